@@ -1,0 +1,72 @@
+"""``sparsgd`` command line: one subcommand per module of this package.
+
+Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``; the explicit table below is the whole registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+# name -> module; nested groups (``bench select``) map to a dict of their own.
+SUBCOMMANDS: dict[str, str | dict[str, str]] = {
+    "bench": {
+        "select": "sparsgd.cli.bench_select",
+    },
+}
+
+GROUP_HELP = {
+    "bench": "micro-benchmarks that print ratios measured in one run (median of repeats)",
+}
+
+
+def _add(sub: argparse._SubParsersAction, name: str, module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    parser = sub.add_parser(
+        name,
+        help=module.HELP,
+        description=module.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparsgd",
+        description=(
+            "Communication-efficient distributed SGD by gradient sparsification: "
+            "Top-k / gTop-k S-SGD and sparsified asynchronous SGD on torch.distributed."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, target in SUBCOMMANDS.items():
+        if isinstance(target, str):
+            _add(sub, name, target)
+            continue
+        group = sub.add_parser(name, help=GROUP_HELP[name], description=GROUP_HELP[name])
+        group_sub = group.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+        for child, module_name in target.items():
+            _add(group_sub, child, module_name)
+        group.set_defaults(_run=None, _group=group)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        (getattr(args, "_group", None) or parser).print_help()
+        return 2
+    return int(run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The sparse message that crosses the wire, and the exact number of bytes it costs.
+
+A message is ``(indices, values)`` over a flat tensor of ``numel`` entries
+(ALGORITHMS.md section 1):
+
+    indices: int32, or int64 only when numel >= 2**31
+    values:  float32, or float16 when asked for
+    bytes(message) = n * (itemsize(index) + itemsize(value))
+
+So one entry costs 8 bytes (6 with float16 values); a dense float32 tensor costs 4 * numel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "INT32_LIMIT",
+    "VALUE_DTYPES",
+    "SparseMessage",
+    "dense_bytes",
+    "index_dtype",
+    "message_bytes",
+]
+
+INT32_LIMIT = 2**31
+VALUE_DTYPES = (torch.float32, torch.float16)
+
+
+def index_dtype(numel: int) -> torch.dtype:
+    """int32 indices unless ``numel >= 2**31``, then int64."""
+    return torch.int64 if numel >= INT32_LIMIT else torch.int32
+
+
+def message_bytes(n_entries: int, numel: int, value_dtype: torch.dtype = torch.float32) -> int:
+    """Exact bytes of a sparse message with ``n_entries`` entries over ``numel`` elements."""
+    if value_dtype not in VALUE_DTYPES:
+        raise ValueError(f"value_dtype must be one of {VALUE_DTYPES}; got {value_dtype}")
+    if n_entries < 0:
+        raise ValueError(f"n_entries must be >= 0; got {n_entries}")
+    idx = torch.empty((), dtype=index_dtype(numel)).element_size()
+    val = torch.empty((), dtype=value_dtype).element_size()
+    return n_entries * (idx + val)
+
+
+def dense_bytes(numel: int, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes of the same tensor sent dense."""
+    return numel * torch.empty((), dtype=dtype).element_size()
+
+
+@dataclass(frozen=True)
+class SparseMessage:
+    """``numel``-long flat tensor given by its nonzero ``(indices, values)``.
+
+    Indices are distinct and in ascending order (every compressor of the project keeps that
+    order, so that messages are comparable element for element across ranks).
+    """
+
+    indices: Tensor  # (n,) int32 | int64
+    values: Tensor  # (n,) float32 | float16
+    numel: int
+
+    def __post_init__(self) -> None:
+        if self.indices.dim() != 1 or self.values.dim() != 1:
+            raise ValueError(
+                "indices and values must be 1-D; got shapes "
+                f"{tuple(self.indices.shape)} and {tuple(self.values.shape)}"
+            )
+        if self.indices.numel() != self.values.numel():
+            raise ValueError(
+                "indices and values must have the same length; got "
+                f"{self.indices.numel()} and {self.values.numel()}"
+            )
+        if self.indices.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"indices must be int32 or int64; got {self.indices.dtype}")
+        if self.values.dtype not in VALUE_DTYPES:
+            raise ValueError(f"values must be float32 or float16; got {self.values.dtype}")
+        if self.numel < 1:
+            raise ValueError(f"numel must be >= 1; got {self.numel}")
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.numel())
+
+    @property
+    def density(self) -> float:
+        """Achieved density ``nnz / numel``."""
+        return self.nnz / self.numel
+
+    @property
+    def nbytes(self) -> int:
+        """Exact bytes on the wire (see :func:`message_bytes`)."""
+        return message_bytes(self.nnz, self.numel, self.values.dtype)
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """Scatter into a zero ``(numel,)`` tensor of ``dtype``."""
+        out = torch.zeros(self.numel, dtype=dtype, device=self.values.device)
+        out[self.indices.long()] = self.values.to(dtype)
+        return out
