@@ -1,0 +1,54 @@
+"""``sparsgd bench comm``: launches its own processes, prints the table or a JSON list."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from sparsgd.cli.main import main
+from sparsgd.comm import COLLECTIVES
+
+WORKERS = 2
+NUMEL = 3000
+DENSITY = 0.01  # k = 30
+CHECK_BYTES = 5 * 8
+
+
+@pytest.mark.multiprocess
+@pytest.mark.timeout(300)
+def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):
+    argv = ["bench", "comm", "--workers", str(WORKERS), "--numel", "3e3"]
+    argv += ["--density", str(DENSITY), "--repeats", "2", "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["collective"] for r in rows] == list(COLLECTIVES)
+    for row in rows:
+        assert {"collective", "median_ms", "bytes_sent_per_rank", "ratio_to_dense"} <= set(row)
+        assert math.isfinite(row["median_ms"]) and row["median_ms"] > 0
+        assert row["select_ms"] <= row["median_ms"]
+    by_name = {r["collective"]: r for r in rows}
+    assert by_name["dense"]["ratio_to_dense"] == 1.0
+    k = 30
+    check = (WORKERS - 1) * CHECK_BYTES
+    assert by_name["dense"]["bytes_sent_per_rank"] == check + 2 * (WORKERS - 1) * NUMEL // 2 * 4
+    assert by_name["topk_allgather"]["bytes_sent_per_rank"] == check + (WORKERS - 1) * (16 + 8 * k)
+    assert by_name["gtopk"]["bytes_sent_per_rank"] == check + 8 * k  # one message each way
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--density", "1.5", "density must be in (0, 1]; got '1.5'"),
+        ("--workers", "0", "workers must be an integer >= 1; got '0'"),
+        ("--numel", "2.5", "numel must be an integer >= 1; got '2.5'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_starts(capsys, flag, value, message):
+    argv = {"--workers": "2", "--numel": "100", "--density": "0.1"}
+    argv[flag] = value
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "comm", *[x for pair in argv.items() for x in pair]])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
