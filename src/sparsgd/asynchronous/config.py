@@ -1,0 +1,183 @@
+"""Every setting of an asynchronous run (real server or simulator), checked once, up front.
+
+A bad value fails here, before any process starts, with the parameter, the value and the
+reason. The builders turn the settings into the objects both modes share: the server's
+:class:`~sparsgd.asynchronous.server_state.ServerState` and each worker's
+:class:`~sparsgd.asynchronous.gradient_worker.GradientWorker`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from torch import Tensor
+
+from sparsgd.asynchronous.flat_model import FlatModel
+from sparsgd.asynchronous.gradient_worker import GradientWorker
+from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
+from sparsgd.asynchronous.seeds import derive_seed
+from sparsgd.asynchronous.server_state import ServerState
+from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
+from sparsgd.compress.checks import check_density
+from sparsgd.compress.memory import MEMORIES, make_memory
+from sparsgd.compress.registry import COMPRESSORS, make_compressor
+
+__all__ = ["MODES", "AsyncConfig", "build_gradient_worker", "build_server_state"]
+
+MODES = ("async", "sim")
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """Settings of one asynchronous run; see ``sparsgd train --help`` for each option."""
+
+    mode: str = "sim"
+    workers: int = 4
+    steps: int = 200  # server updates (versions) to apply before the workers are stopped
+    lr: float = 0.05
+    batch_size: int = 32
+    seed: int = 0
+    compressor: str = "topk"
+    compressor_settings: tuple[tuple[str, Any], ...] = ()  # e.g. (("threshold", 1e-3),)
+    density: float = 0.01
+    memory: str = "residual"
+    memory_settings: tuple[tuple[str, Any], ...] = ()  # e.g. (("momentum", 0.9),) for dgc
+    policy: str = "vanilla"
+    server_momentum: float = 0.0
+    damping_beta: float = 0.1
+    dc_lambda: float = 0.04
+    dc_adaptive: bool = False
+    ssp_bound: int | None = None
+    slowdown: tuple[float, ...] | None = None
+    delay: str | None = None  # async: extra sleep per step, a worker-time distribution
+    worker_time: str = "constant:0.1"  # sim: compute seconds per gradient
+    staleness: str | None = None  # sim: draw tau from this distribution instead of workers
+    network: str = "1gbe"  # sim: the alpha-beta clock
+    sparse_downlink: bool = False
+    checkpoint_every: int = 0  # 0: only the one at the end
+    log_every: int = 1
+    eval_every: int = 0  # 0: about ten evaluations per run
+    timeout_s: float = 300.0  # async: a silent peer fails after this long
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded in config.json only
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
+        for name in ("workers", "steps", "batch_size", "log_every"):
+            _positive_int(getattr(self, name), name)
+        for name in ("checkpoint_every", "eval_every"):
+            _positive_int(getattr(self, name), name, minimum=0)
+        check_density(self.density)
+        if self.compressor not in COMPRESSORS:
+            raise ValueError(
+                f"unknown compressor {self.compressor!r}; valid: {sorted(COMPRESSORS)}"
+            )
+        if self.memory not in MEMORIES:
+            raise ValueError(f"unknown memory {self.memory!r}; valid: {sorted(MEMORIES)}")
+        self._check_policy()
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be a finite number > 0; got {self.timeout_s}")
+        if self.slowdown is not None:
+            parse_slowdown(self.slowdown, self.workers)
+        for name in ("delay", "worker_time"):
+            spec = getattr(self, name)
+            if spec is not None:
+                make_time_distribution(spec)
+        self._check_sim_specs()
+
+    def _check_policy(self) -> None:
+        self.policy_settings()  # lr, beta, lambda, bound: each checked by PolicySettings
+        if self.policy not in POLICIES:
+            make_policy(self.policy, self.policy_settings())  # raises, listing the policies
+        if self.policy == "ssp" and self.ssp_bound is None:
+            raise ValueError("policy 'ssp' needs a bound: --ssp-bound S (an integer >= 0)")
+        if not math.isfinite(self.server_momentum) or not 0 <= self.server_momentum < 1:
+            raise ValueError(f"server_momentum must be in [0, 1); got {self.server_momentum}")
+
+    def _check_sim_specs(self) -> None:
+        """``staleness`` and ``network`` belong to the simulator, which parses them itself."""
+        if self.mode != "sim" and self.staleness is not None:
+            raise ValueError("--staleness draws tau in the simulator only; use --mode sim")
+
+    def policy_settings(self) -> PolicySettings:
+        return PolicySettings(
+            lr=self.lr,
+            damping_beta=self.damping_beta,
+            dc_lambda=self.dc_lambda,
+            dc_adaptive=self.dc_adaptive,
+            ssp_bound=self.ssp_bound,
+        )
+
+    @property
+    def slowdowns(self) -> tuple[float, ...]:
+        return parse_slowdown(self.slowdown, self.workers)
+
+    @property
+    def eval_interval(self) -> int:
+        return self.eval_every or max(1, self.steps // 10)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready copy for ``config.json``."""
+        record = asdict(self)
+        record["memory_settings"] = dict(self.memory_settings)
+        record["compressor_settings"] = dict(self.compressor_settings)
+        record["slowdown"] = list(self.slowdowns)
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AsyncConfig:
+        """The config :meth:`to_record` wrote (other keys of ``config.json`` are ignored)."""
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+        for name in ("memory_settings", "compressor_settings"):
+            values[name] = tuple(sorted(dict(values.get(name) or {}).items()))
+        if values.get("slowdown") is not None:
+            values["slowdown"] = tuple(values["slowdown"])
+        return cls(**values)
+
+
+def build_server_state(cfg: AsyncConfig, x0: Tensor) -> ServerState:
+    """The server of ``cfg``: its policy, momentum and (sparse downlink) change tracking."""
+    policy = make_policy(cfg.policy, cfg.policy_settings())
+    return ServerState(x0, policy, cfg.server_momentum, track_changes=cfg.sparse_downlink)
+
+
+def build_gradient_worker(
+    cfg: AsyncConfig,
+    worker: int,
+    model: FlatModel,
+    inputs: Tensor,
+    targets: Tensor,
+    restart: int = 0,
+) -> GradientWorker:
+    """Worker ``worker`` with its compressor (seeded per worker when it draws) and memory.
+
+    ``restart``: the server version a real worker process starts at (0, or a resumed run's).
+    """
+    settings: dict[str, Any] = dict(cfg.compressor_settings)
+    if (
+        "seed" in inspect.signature(COMPRESSORS[cfg.compressor]).parameters
+        and "seed" not in settings
+    ):
+        settings["seed"] = derive_seed(cfg.seed, "worker", worker, "compressor")
+    compressor = make_compressor(cfg.compressor, **settings)
+    memory = make_memory(cfg.memory, model.numel, **dict(cfg.memory_settings))
+    return GradientWorker(
+        worker,
+        model,
+        inputs,
+        targets,
+        compressor,
+        memory,
+        cfg.density,
+        cfg.batch_size,
+        cfg.seed,
+        restart,
+    )

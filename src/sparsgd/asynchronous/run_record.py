@@ -1,0 +1,176 @@
+"""What an asynchronous run writes to its run folder, the same for the server and the simulator.
+
+``log.jsonl`` (one JSON object per line, :class:`sparsgd.runs.RunDir`):
+
+    {"kind": "update", "step": t, "worker": w, "tau": tau, "lr": eta(tau), "loss": ..., "taus":
+     [...], "workers": [...], "seconds": ...}     every ``log_every`` updates; ``taus`` and
+                                                 ``workers`` list every update since the last
+                                                 record, so the staleness of each is kept
+    {"kind": "eval", "step": t, "test_accuracy": ..., "test_loss": ..., "epoch": ...,
+     "seconds": ...}                             every ``eval_every`` updates and at the end
+    {"kind": "death", "step": t, "worker": w, ...}   a worker lost mid-run
+
+``seconds`` is wall-clock time for the real server and simulated time in the simulator.
+``summary.json`` has the keys of the synchronous trainer (``final_test_accuracy``,
+``bytes_sent_per_rank``, ``dense_bytes_per_rank``, ``steps``, ``wall_seconds``; here "rank"
+means worker, in worker order) plus ``staleness`` {mean, max, count, histogram}, uplink and
+downlink bytes per worker, the pushes received / applied / rejected, and ``dead_workers``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparsgd.asynchronous.server_state import Applied, ServerState
+from sparsgd.compress.message import dense_bytes
+from sparsgd.runs import RunDir
+
+__all__ = ["AsyncRecorder"]
+
+PER_WORKER = (
+    "pushes",  # PUSH frames received (applied or rejected)
+    "applied",  # of which applied
+    "flushes",  # FLUSH frames applied
+    "uplink_bytes",
+    "uplink_messages",
+    "downlink_bytes",
+    "downlink_messages",
+)
+
+
+class AsyncRecorder:
+    """Counters per worker, the log window, evaluations and deaths; writes to ``run_dir``."""
+
+    def __init__(self, run_dir: RunDir | None, workers: int, numel: int, log_every: int) -> None:
+        self.run_dir = run_dir
+        self.workers, self.numel, self.log_every = workers, numel, log_every
+        self.counts = {key: [0] * workers for key in PER_WORKER}
+        self.residual_norm = [0.0] * workers  # ||e|| each worker reported with its last push
+        self.window: list[tuple[int, int, float | None]] = []  # (tau, worker, loss) since last
+        self.last_eval: dict[str, Any] | None = None
+        self.best_accuracy: float | None = None
+        self.deaths: list[dict[str, Any]] = []
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self.run_dir is not None:
+            self.run_dir.log(record)
+
+    def received(self, worker: int, nbytes: int, residual_norm: float | None = None) -> None:
+        """One uplink frame of ``nbytes`` payload bytes from ``worker``."""
+        self.counts["uplink_bytes"][worker] += nbytes
+        self.counts["uplink_messages"][worker] += 1
+        if residual_norm is not None:
+            self.residual_norm[worker] = residual_norm
+
+    def sent(self, worker: int, nbytes: int) -> None:
+        """One downlink frame of ``nbytes`` payload bytes to ``worker``."""
+        self.counts["downlink_bytes"][worker] += nbytes
+        self.counts["downlink_messages"][worker] += 1
+
+    def applied(
+        self, app: Applied, worker: int, loss: float | None, seconds: float, flush: bool
+    ) -> None:
+        """An applied push or flush (``loss`` None); a record every ``log_every`` updates."""
+        self.counts["flushes" if flush else "applied"][worker] += 1
+        self.window.append((app.tau, worker, loss))
+        if app.version % self.log_every == 0:
+            self._write(
+                {
+                    "kind": "update",
+                    "step": app.version,
+                    "worker": worker,
+                    "tau": app.tau,
+                    "lr": app.rate,
+                    "nnz": app.nnz,
+                    "flush": flush,
+                    "loss": _mean([w[2] for w in self.window if w[2] is not None]),
+                    "taus": [w[0] for w in self.window],
+                    "workers": [w[1] for w in self.window],
+                    "residual_norm": self.residual_norm[worker],
+                    "seconds": seconds,
+                }
+            )
+            self.window = []
+
+    def evaluated(
+        self, step: int, accuracy: float, loss: float, epoch: float, seconds: float
+    ) -> None:
+        self.last_eval = {
+            "kind": "eval",
+            "step": step,
+            "test_accuracy": accuracy,
+            "test_loss": loss,
+            "epoch": epoch,
+            "seconds": seconds,
+        }
+        self.best_accuracy = max(accuracy, self.best_accuracy or 0.0)
+        self._write(self.last_eval)
+
+    def died(self, worker: int, step: int, seconds: float, reason: str) -> dict[str, Any]:
+        """Record a lost worker: when, and the residual mass it took with it."""
+        death = {
+            "worker": worker,
+            "rank": worker + 1,
+            "step": step,
+            "seconds": seconds,
+            "residual_norm": self.residual_norm[worker],
+            "pushes_applied": self.counts["applied"][worker],
+            "reason": reason,
+        }
+        self.deaths.append(death)
+        self._write({"kind": "death", **death})
+        return death
+
+    def summary(self, state: ServerState, wall_seconds: float, **extra: Any) -> dict[str, Any]:
+        """The ``summary.json`` of the run (``extra``: mode-specific keys, e.g. sim_seconds)."""
+        dense = dense_bytes(self.numel)
+        last = self.last_eval or {}
+        return {
+            "final_test_accuracy": last.get("test_accuracy"),
+            "final_test_loss": last.get("test_loss"),
+            "best_test_accuracy": self.best_accuracy,
+            "steps": state.version,
+            "wall_seconds": wall_seconds,
+            "bytes_sent_per_rank": list(self.counts["uplink_bytes"]),
+            "dense_bytes_per_rank": [
+                dense * (a + f)
+                for a, f in zip(self.counts["pushes"], self.counts["flushes"], strict=True)
+            ],
+            "bytes_uplink_per_worker": list(self.counts["uplink_bytes"]),
+            "bytes_downlink_per_worker": list(self.counts["downlink_bytes"]),
+            "dense_downlink_bytes_per_worker": [
+                dense * m for m in self.counts["downlink_messages"]
+            ],
+            "messages_uplink_per_worker": list(self.counts["uplink_messages"]),
+            "messages_downlink_per_worker": list(self.counts["downlink_messages"]),
+            "pushes_received_per_worker": list(self.counts["pushes"]),
+            "pushes_applied_per_worker": list(self.counts["applied"]),
+            "flushes_per_worker": list(self.counts["flushes"]),
+            "updates_applied": state.applied,
+            "pushes_rejected": dict(state.rejected),
+            "staleness": state.staleness.summary(),
+            "dead_workers": list(self.deaths),
+            **extra,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "counts": {k: list(v) for k, v in self.counts.items()},
+            "residual_norm": list(self.residual_norm),
+            "window": [list(w) for w in self.window],
+            "last_eval": self.last_eval,
+            "best_accuracy": self.best_accuracy,
+            "deaths": list(self.deaths),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts = {k: list(state["counts"][k]) for k in PER_WORKER}
+        self.residual_norm = list(state["residual_norm"])
+        self.window = [(int(t), int(w), loss) for t, w, loss in state["window"]]
+        self.last_eval = state["last_eval"]
+        self.best_accuracy = state["best_accuracy"]
+        self.deaths = list(state["deaths"])
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,262 @@
+"""Everything the parameter server decides, without a transport.
+
+The real server (:mod:`sparsgd.asynchronous.server`, frames over torch.distributed) and the
+simulator's workers (:mod:`sparsgd.sim.worker_sim`, events in a queue) drive the same core:
+
+    pull(w)                    -> MODEL (x_t, or the coordinates changed since w's last copy),
+                                  STOP once t >= steps, or nothing yet: SSP holds w   # (1)
+    push(w, c, t_w, ...)       -> apply in arrival order (ServerState), count, log; then
+                                  evaluate / checkpoint on schedule; release held pulls # (2)
+    flush(w, e, t_w)           -> apply the worker's last residual, answer DONE, retire w  # (3)
+    lose(w, why) / drop(w, why) -> a dead worker (or one whose stream broke) leaves the
+                                  run; the others go on                                  # (4)
+
+Each call returns the replies to send now, as ``(worker, Reply)`` pairs: a push can release
+other workers' pulls that SSP held. The run is over when every worker is retired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sparsgd.asynchronous.config import AsyncConfig
+from sparsgd.asynchronous.run_record import AsyncRecorder
+from sparsgd.asynchronous.server_state import RejectedPush, ServerState
+from sparsgd.asynchronous.ssp import SSPGate
+from sparsgd.comm.ps_transport import wire_bytes
+from sparsgd.compress.message import SparseMessage, index_dtype
+from sparsgd.runs import RunDir
+
+__all__ = ["Replies", "Reply", "ServerCore"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: str  # "MODEL" | "STOP" | "DONE"
+    version: int = 0
+    msg: SparseMessage | None = None
+
+
+Replies = list[tuple[int, Reply]]
+
+
+class ServerCore:
+    """Steps (1)-(4) above for ``cfg.workers`` workers around one :class:`ServerState`."""
+
+    def __init__(
+        self,
+        cfg: AsyncConfig,
+        state: ServerState,
+        recorder: AsyncRecorder,
+        evaluate: Callable[[Tensor], tuple[float, float]],
+        now: Callable[[], float],
+        num_train: int,
+        run_dir: RunDir | None = None,
+    ) -> None:
+        self.cfg, self.state, self.recorder = cfg, state, recorder
+        self.evaluate, self.now, self.num_train = evaluate, now, num_train
+        self.run_dir = run_dir
+        self.gate = SSPGate(range(cfg.workers), cfg.ssp_bound)
+        self.held: list[int] = []  # pulls SSP holds, oldest first
+        self.holding: dict[int, int] = {}  # worker -> version of the copy it holds
+        self.retired: set[int] = set()
+        self.auto_checkpoint = True  # the simulator checkpoints between events itself
+
+    @property
+    def stopping(self) -> bool:
+        return self.state.version >= self.cfg.steps
+
+    @property
+    def done(self) -> bool:
+        return len(self.retired) == self.cfg.workers
+
+    def pull(self, worker: int) -> Replies:
+        """(1) A worker asks for the model (a header-only frame on the uplink)."""
+        self.recorder.received(worker, 0)
+        if self.stopping:
+            return [(worker, self._reply(worker, Reply("STOP", self.state.version)))]
+        if not self.gate.may_pull(worker):
+            self.held.append(worker)
+            return []
+        return [(worker, self._model(worker))]
+
+    def _model(self, worker: int) -> Reply:
+        self.gate.grant(worker)
+        since = self.holding.get(worker) if self.cfg.sparse_downlink else None
+        version, x = self.state.pull(worker)
+        if since is None:
+            indices = torch.arange(x.numel(), dtype=index_dtype(x.numel()))
+            msg = SparseMessage(indices, x, x.numel())
+        else:
+            changed = self.state.changed_since(since)
+            msg = SparseMessage(changed.to(index_dtype(x.numel())), x[changed], x.numel())
+        self.holding[worker] = version
+        return self._reply(worker, Reply("MODEL", version, msg))
+
+    def _reply(self, worker: int, reply: Reply) -> Reply:
+        nnz = 0 if reply.msg is None else reply.msg.nnz
+        self.recorder.sent(worker, 0 if reply.msg is None else wire_bytes(nnz, self.state.numel))
+        return reply
+
+    def push(
+        self,
+        worker: int,
+        msg: Any,
+        version: Any,
+        loss: float,
+        residual_norm: float,
+        nbytes: int,
+        x_pulled: Tensor | None = None,
+    ) -> Replies:
+        """(2) Apply one push in arrival order (or refuse it, counted).
+
+        ``x_pulled``: the model the gradient was taken on, when the caller has it (the
+        drawn-staleness simulator); by default the copy the server kept at ``pull``.
+        """
+        self.recorder.received(worker, nbytes, residual_norm)
+        self.recorder.counts["pushes"][worker] += 1
+        try:
+            pusher = worker if x_pulled is None else None  # x_pulled given: caller vouches
+            app = self.state.apply_push(msg, version, worker=pusher, x_pulled=x_pulled)
+        except RejectedPush as err:
+            logger.warning("worker %d: %s", worker, err)
+            return self._release()
+        self.gate.pushed(worker)
+        self.recorder.applied(app, worker, loss, self.now(), flush=False)
+        self._on_schedule()
+        return self._release()
+
+    def flush(self, worker: int, msg: Any, version: Any, nbytes: int) -> Replies:
+        """(3) The worker's residual, applied without delay compensation (x_pulled = x_t)."""
+        self.recorder.received(worker, nbytes)
+        if isinstance(msg, SparseMessage) and msg.nnz > 0:
+            try:
+                app = self.state.apply_push(
+                    msg, version, x_pulled=self.state.x, count_staleness=False
+                )
+            except RejectedPush as err:
+                logger.warning("worker %d flush: %s", worker, err)
+            else:
+                self.recorder.applied(app, worker, None, self.now(), flush=True)
+                self._on_schedule()
+        done = self._reply(worker, Reply("DONE", self.state.version))
+        return [(worker, done), *self._retire(worker)]
+
+    def lose(self, worker: int, reason: str) -> Replies:
+        """(4) ``worker`` is gone (killed, crashed): record when and what it held."""
+        if worker in self.retired:
+            return []
+        death = self.recorder.died(worker, self.state.version, self.now(), reason)
+        logger.warning("worker %d lost at step %d: %s", worker, death["step"], reason)
+        return self._retire(worker)
+
+    def drop(self, worker: int, reason: str) -> Replies:
+        """(4) ``worker`` sent a frame that breaks its stream: refuse it, stop the worker."""
+        self.state.reject("malformed", reason)
+        self.recorder.counts["pushes"][worker] += 1
+        stop = self._reply(worker, Reply("STOP", self.state.version))
+        return [(worker, stop), *self.lose(worker, f"malformed: {reason}")]
+
+    def reopen(self) -> None:
+        """Every retired worker takes part again (a finished run resumed with more steps)."""
+        for worker in self.retired:
+            self.gate.live.add(worker)
+        self.retired.clear()
+
+    def _retire(self, worker: int) -> Replies:
+        self.retired.add(worker)
+        self.gate.retire(worker)
+        self.held = [w for w in self.held if w != worker]
+        return self._release()
+
+    def _release(self) -> Replies:
+        """Answer the held pulls that may go now (all of them with STOP once stopping)."""
+        replies: Replies = []
+        for worker in list(self.held):
+            if self.stopping:
+                replies.append((worker, self._reply(worker, Reply("STOP", self.state.version))))
+            elif self.gate.may_pull(worker):
+                replies.append((worker, self._model(worker)))
+            else:
+                continue
+            self.held.remove(worker)
+        return replies
+
+    def _on_schedule(self) -> None:
+        t = self.state.version
+        if t % self.cfg.eval_interval == 0:
+            self.run_eval()
+        if (
+            self.auto_checkpoint
+            and self.cfg.checkpoint_every
+            and t % self.cfg.checkpoint_every == 0
+        ):
+            self.checkpoint()
+
+    def run_eval(self) -> None:
+        accuracy, loss = self.evaluate(self.state.x)
+        epoch = self.state.applied * self.cfg.batch_size / self.num_train
+        self.recorder.evaluated(self.state.version, accuracy, loss, epoch, self.now())
+
+    def checkpoint(self, extra: dict[str, Any] | None = None) -> None:
+        """Save the server side (and the simulator's ``extra``) at the current version."""
+        if self.run_dir is not None:
+            self.run_dir.save_checkpoint({**self.state_dict(), "sim": extra}, self.state.version)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "server": self.state.state_dict(),
+            "gate": self.gate.state_dict(),
+            "recorder": self.recorder.state_dict(),
+            "held": list(self.held),
+            "holding": [[w, v] for w, v in sorted(self.holding.items())],
+            "retired": sorted(self.retired),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], workers_restart: bool) -> None:
+        """Continue from a checkpoint: model, version, policy state, clocks and counters.
+
+        ``workers_restart``: the real server's workers are new processes that hold nothing,
+        so what the server knew about each one (pulls, copies, held requests) is dropped; the
+        simulator restores its workers exactly and keeps it.
+        """
+        self.state.load_state_dict(state["server"])
+        self.gate.load_state_dict(state["gate"])
+        self.recorder.load_state_dict(state["recorder"])
+        if workers_restart:
+            self.state.pulled.clear()
+            self.state.pulled_models.clear()
+            return
+        self.held = [int(w) for w in state["held"]]
+        self.holding = {int(w): int(v) for w, v in state["holding"]}
+        self.retired = {int(w) for w in state["retired"]}
+        for w in self.retired:
+            self.gate.live.discard(w)
+
+    def finish(self, wall_seconds: float, **extra: Any) -> dict[str, Any]:
+        """Evaluate the final model (unless just done) and write ``summary.json``."""
+        last = self.recorder.last_eval
+        if last is None or last["step"] != self.state.version:
+            self.run_eval()
+        summary = self.recorder.summary(
+            self.state,
+            wall_seconds,
+            epochs=self.state.applied * self.cfg.batch_size / self.num_train,
+            policy=self.cfg.policy,
+            compressor=self.cfg.compressor,
+            density=self.cfg.density,
+            ssp_bound=self.cfg.ssp_bound,
+            ssp_max_gap=self.gate.max_gap,
+            **extra,
+        )
+        if self.run_dir is not None:
+            self.run_dir.write_summary(summary)
+        return summary

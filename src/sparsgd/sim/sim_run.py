@@ -1,0 +1,135 @@
+"""``--mode sim``: one process, the real server core, simulated workers or drawn staleness.
+
+    run_simulation(cfg, problem, out)        # a fresh run in the folder ``out``
+    run_simulation(cfg, problem, out, True)  # go on from out's last checkpoint, exactly
+
+``cfg.staleness`` set: one worker, tau drawn per update (:mod:`sparsgd.sim.drawn_sim`);
+otherwise ``cfg.workers`` simulated workers with ``cfg.worker_time`` compute times
+(:mod:`sparsgd.sim.worker_sim`). Both apply every push through
+:class:`~sparsgd.asynchronous.server_core.ServerCore`, the code the real server runs, and
+report simulated seconds (the alpha-beta clock of ``cfg.network``) next to wall seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sparsgd.asynchronous.config import AsyncConfig, build_gradient_worker, build_server_state
+from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.run_record import AsyncRecorder
+from sparsgd.asynchronous.server_core import ServerCore
+from sparsgd.asynchronous.speed import make_time_distribution
+from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
+from sparsgd.sim.network_clock import parse_network
+from sparsgd.sim.staleness import make_staleness
+from sparsgd.sim.worker_sim import WorkerSimulation
+
+__all__ = ["Simulation", "build_simulation", "run_simulation"]
+
+logger = logging.getLogger(__name__)
+
+Simulation = DrawnStalenessSimulation | WorkerSimulation
+
+
+def _parse_specs(cfg: AsyncConfig) -> None:
+    parse_network(cfg.network)
+    make_time_distribution(cfg.worker_time)
+    if cfg.staleness is not None:
+        make_staleness(cfg.staleness)
+
+
+def build_simulation(
+    cfg: AsyncConfig, problem: Problem, run_dir: RunDir | None = None
+) -> tuple[ServerCore, Simulation]:
+    """The core and the simulation of ``cfg``, ready to ``run()`` (specs parsed first)."""
+    network = parse_network(cfg.network)
+    times = make_time_distribution(cfg.worker_time)
+    staleness = None if cfg.staleness is None else make_staleness(cfg.staleness)
+    if staleness is not None and cfg.workers != 1:
+        logger.warning(
+            "--staleness simulates one worker on all the data; ignoring --workers %d", cfg.workers
+        )
+        cfg = replace(cfg, workers=1, slowdown=None)
+    bundle = problem.load()
+    model = problem.build_model(bundle)
+    workers = [
+        build_gradient_worker(cfg, w, model, *problem.worker_data(bundle, w, cfg.workers))
+        for w in range(cfg.workers)
+    ]
+    test_inputs, test_targets = problem.test_data(bundle)
+    recorder = AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every)
+    core = ServerCore(
+        cfg,
+        build_server_state(cfg, model.flat()),
+        recorder,
+        evaluate=lambda x: model.evaluate(x, test_inputs, test_targets),
+        now=lambda: 0.0,
+        num_train=bundle.num_train,
+        run_dir=run_dir,
+    )
+    if staleness is not None:
+        sim: Simulation = DrawnStalenessSimulation(core, workers[0], staleness, times, network)
+    else:
+        sim = WorkerSimulation(core, workers, times, cfg.slowdowns, network)
+    core.now = lambda: sim.now
+    return core, sim
+
+
+def _resume(core: ServerCore, sim: Simulation, run_dir: RunDir) -> None:
+    latest = run_dir.latest_checkpoint()
+    if latest is None:
+        raise RunDirError(f"cannot resume {run_dir.path}: it holds no checkpoint")
+    checkpoint = load_checkpoint(latest)
+    if checkpoint.get("sim") is None:
+        raise RunDirError(f"checkpoint {latest} was not written by the simulator")
+    core.load_state_dict(checkpoint, workers_restart=False)
+    sim.load_state_dict(checkpoint["sim"])
+    run_dir.truncate_log(core.state.version)
+    logger.info("resumed the simulation at step %d from %s", core.state.version, latest)
+
+
+def run_simulation(
+    cfg: AsyncConfig,
+    problem: Problem,
+    out: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run the simulation of ``cfg``; returns the summary (also ``out/summary.json``)."""
+    if cfg.mode != "sim":
+        raise ValueError(f"run_simulation needs cfg.mode 'sim'; got {cfg.mode!r}")
+    if resume and out is None:
+        raise ValueError("resume needs the run folder (out); got None")
+    _parse_specs(cfg)  # a bad spec fails before the run folder is made
+    run_dir = None if out is None else RunDir(out, resume=resume, overwrite=overwrite)
+    core, sim = build_simulation(cfg, problem, run_dir)
+    if resume and run_dir is not None:
+        _resume(core, sim, run_dir)
+    if run_dir is not None:
+        run_dir.write_config(
+            {"mode": "sim", **core.cfg.to_record(), "problem": problem.to_record()}
+        )
+    started = time.perf_counter()
+    sim.run()
+    core.checkpoint(sim.state_dict())  # always at the end: --resume can go on from here
+    summary = core.finish(
+        time.perf_counter() - started,
+        mode="sim",
+        workers=core.cfg.workers,
+        sim_seconds=sim.now,
+        network={"name": sim.up.model.name, "alpha": sim.up.model.alpha, "beta": sim.up.model.beta},
+        staleness_source=cfg.staleness or f"workers, compute time {cfg.worker_time}",
+        skipped_nonfinite=sum(gw.skipped_nonfinite for gw in _workers(sim)),
+    )
+    if run_dir is not None:
+        run_dir.close()
+    return summary
+
+
+def _workers(sim: Simulation) -> list[Any]:
+    return [sim.worker] if isinstance(sim, DrawnStalenessSimulation) else sim.workers
