@@ -17,11 +17,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sparsgd.compress.checks import NonFiniteError
+
 __all__ = [
     "INT32_LIMIT",
     "VALUE_DTYPES",
     "SparseMessage",
+    "check_value_dtype",
     "dense_bytes",
+    "gather_message",
     "index_dtype",
     "message_bytes",
 ]
@@ -35,10 +39,16 @@ def index_dtype(numel: int) -> torch.dtype:
     return torch.int64 if numel >= INT32_LIMIT else torch.int32
 
 
+def check_value_dtype(value_dtype: torch.dtype, name: str = "value_dtype") -> torch.dtype:
+    """``value_dtype`` must be one of :data:`VALUE_DTYPES` (float32 or float16)."""
+    if value_dtype not in VALUE_DTYPES:
+        raise ValueError(f"{name} must be one of {VALUE_DTYPES}; got {value_dtype!r}")
+    return value_dtype
+
+
 def message_bytes(n_entries: int, numel: int, value_dtype: torch.dtype = torch.float32) -> int:
     """Exact bytes of a sparse message with ``n_entries`` entries over ``numel`` elements."""
-    if value_dtype not in VALUE_DTYPES:
-        raise ValueError(f"value_dtype must be one of {VALUE_DTYPES}; got {value_dtype}")
+    check_value_dtype(value_dtype)
     if n_entries < 0:
         raise ValueError(f"n_entries must be >= 0; got {n_entries}")
     idx = torch.empty((), dtype=index_dtype(numel)).element_size()
@@ -100,3 +110,29 @@ class SparseMessage:
         out = torch.zeros(self.numel, dtype=dtype, device=self.values.device)
         out[self.indices.long()] = self.values.to(dtype)
         return out
+
+
+def gather_message(
+    x: Tensor,
+    indices: Tensor,
+    value_dtype: torch.dtype = torch.float32,
+    scale: float = 1.0,
+) -> SparseMessage:
+    """The message sending ``scale * x[indices]`` (``indices`` ascending, any integer dtype).
+
+    Values are cast to ``value_dtype``; a cast that overflows (float16 holds at most 65504)
+    raises :class:`NonFiniteError` instead of sending an Inf that would poison the residual.
+    """
+    check_value_dtype(value_dtype)
+    numel = x.numel()
+    values = x[indices]
+    if scale != 1.0:
+        values = values * scale
+    values = values.to(value_dtype)
+    if values.numel() > 0 and not bool(torch.isfinite(values).all()):
+        raise NonFiniteError(
+            f"values must be finite in {value_dtype}; got {int((~values.isfinite()).sum())} "
+            f"non-finite of {values.numel()} (largest |value| {float(x[indices].abs().max())} "
+            f"times scale {scale})"
+        )
+    return SparseMessage(indices.to(index_dtype(numel)), values, numel)

@@ -3,6 +3,8 @@
     order = stable_sort(|x|, descending)    # ties keep ascending index order
     keep  = order[:k]                        # so ties are broken by the lower index
     return sort(keep)                        # indices ascending
+
+A full sort costs O(d log d): this is the ground truth for tests, not a fast path.
 """
 
 from __future__ import annotations

@@ -1,0 +1,140 @@
+"""Time the selection step: torch.topk against sparsgd's topk, sampled and randomk compressors.
+
+For a Gaussian vector x of --numel entries (fixed seed) and k = max(1, floor(density numel)):
+
+    torch.topk   torch.topk(x.abs(), k)               the baseline (exact, no tie rule)
+    topk         make_compressor("topk").compress      exact top-k, ties to the lower index
+    sampled      make_compressor("sampled")             DGC-style approximate top-k
+    randomk      make_compressor("randomk")             k uniform random coordinates
+
+Each compressor call includes building the message (int32 indices, float32 values). Every
+method runs once untimed, then --repeats timed runs; the table gives the median, the achieved
+density and the speed-up median(torch.topk) / median(method), all measured in this one run.
+On a machine whose cores are busy with other processes, --threads 1 avoids the intra-op
+threads waiting for each other at every operation (the fast selections run a few dozen
+small operations, torch.topk one large one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from sparsgd.compress.checks import k_from_density
+from sparsgd.compress.registry import make_compressor
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "time torch.topk against the topk, sampled and randomk selections (median ms, speed-up)"
+METHODS = ("torch.topk", "topk", "sampled", "randomk")
+
+
+def _parsed(text: str, parse: Callable[[str], float], ok: Callable[[float], bool], what: str):
+    """``parse(text)`` if it parses and passes ``ok``, else an argparse error saying ``what``."""
+    try:
+        value = parse(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"{what}; got {text!r}")
+    return value
+
+
+def _numel(text: str) -> int:
+    """An integer >= 1, also written like 1e7."""
+    value = _parsed(
+        text,
+        float,
+        lambda v: math.isfinite(v) and v == int(v) and v >= 1,
+        "must be an integer >= 1",
+    )
+    return int(value)
+
+
+def _density(text: str) -> float:
+    return _parsed(text, float, lambda v: math.isfinite(v) and 0 < v <= 1, "must be in (0, 1]")
+
+
+def _repeats(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "must be an integer >= 1")
+
+
+def _threads(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 1, "must be an integer >= 1")
+
+
+def _seed(text: str) -> int:
+    return _parsed(text, int, lambda v: v >= 0, "must be an integer >= 0")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--numel", type=_numel, required=True, help="entries of x, e.g. 1e7")
+    parser.add_argument("--density", type=_density, required=True, help="rho in (0, 1]")
+    parser.add_argument("--repeats", type=_repeats, default=11, help="timed runs (default 11)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of x and of the compressors")
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        help="intra-op CPU threads (default: torch's); 1 is steadier on a busy machine",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead")
+
+
+def _time(fn: Callable[[], float], repeats: int) -> tuple[float, float]:
+    """(median milliseconds, achieved density) of ``fn`` over ``repeats`` timed runs."""
+    achieved = fn()  # untimed warm-up
+    times_ms = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        achieved = fn()
+        times_ms.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times_ms), achieved
+
+
+def _methods(x: torch.Tensor, density: float, seed: int) -> dict[str, Callable[[], float]]:
+    """Name -> a call that selects from ``x`` and returns the achieved density."""
+    k = k_from_density(density, x.numel())
+    topk = make_compressor("topk")
+    sampled = make_compressor("sampled", seed=seed)
+    randomk = make_compressor("randomk", seed=seed)
+    return {
+        "torch.topk": lambda: torch.topk(x.abs(), k).indices.numel() / x.numel(),
+        "topk": lambda: topk.compress(x, density).density,
+        "sampled": lambda: sampled.compress(x, density).density,
+        "randomk": lambda: randomk.compress(x, density).density,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.numel, generator=generator)  # (numel,) float32
+    rows = []
+    for name, fn in _methods(x, args.density, args.seed).items():
+        median_ms, achieved = _time(fn, args.repeats)
+        rows.append({"method": name, "median_ms": median_ms, "achieved_density": achieved})
+    baseline = rows[0]["median_ms"]
+    for row in rows:
+        row["speedup_vs_torch_topk"] = baseline / row["median_ms"]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(
+        f"numel={args.numel} density={args.density} repeats={args.repeats} "
+        f"threads={torch.get_num_threads()}"
+    )
+    print(f"{'method':<12} {'median ms':>10} {'density':>10} {'speed-up':>9}")
+    for row in rows:
+        print(
+            f"{row['method']:<12} {row['median_ms']:>10.2f} {row['achieved_density']:>10.5f} "
+            f"{row['speedup_vs_torch_topk']:>8.2f}x"
+        )
+    return 0

@@ -1,0 +1,119 @@
+"""Error-feedback memories: what a worker adds to its gradient before compressing, and keeps.
+
+The Memory protocol (docs/architecture.md) splits one step of ALGORITHMS.md section 2 in two:
+
+    p = memory.compensate(g)            # (1) none: p = g ; residual: p = e + g
+    ... c = C(p); residual = p - c ...  # the compressor / collective, outside the memory
+    memory.update_(residual, sent)      # (2) none: forget ; residual: e <- residual
+
+so that sum(new e) + sent == old e + g: nothing computed is lost. DGC momentum correction
+(``dgc``) is in :mod:`sparsgd.compress.momentum`. Non-finite policy: ``compensate`` raises
+NonFiniteError for a NaN/Inf gradient before touching any state, and ``update_`` refuses a
+non-finite residual, so nothing non-finite ever enters a memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from sparsgd.compress.checks import (
+    check_finite,
+    check_indices,
+    check_numel,
+    check_positive_int,
+    check_settings,
+    check_state_keys,
+)
+from sparsgd.compress.momentum import DGCMemory
+
+__all__ = ["MEMORIES", "Memory", "NoMemory", "ResidualMemory", "make_memory"]
+
+
+@runtime_checkable
+class Memory(Protocol):
+    """Error feedback around a compressor, over flat ``(numel,)`` tensors."""
+
+    name: str
+
+    def compensate(self, g: Tensor) -> Tensor:
+        """The vector ``p`` to compress for gradient ``g``; state changes only in update_."""
+        ...
+
+    def update_(self, residual: Tensor, sent: Tensor) -> None:
+        """Keep ``residual = p - C(p)``; ``sent`` are the indices that were sent."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class NoMemory:
+    """No error feedback: ``p = g``; what is not sent is dropped."""
+
+    name = "none"
+
+    def __init__(self, numel: int) -> None:
+        self.numel = check_positive_int(numel, "numel")
+
+    def compensate(self, g: Tensor) -> Tensor:
+        check_numel(g, self.numel, "g")
+        return check_finite(g, "gradient")
+
+    def update_(self, residual: Tensor, sent: Tensor) -> None:
+        check_numel(residual, self.numel, "residual")
+        check_indices(sent, self.numel, "sent")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_keys(state, set(), "memory 'none'")
+
+
+class ResidualMemory:
+    """Residual error feedback: ``p = e + g``, then ``e <- residual`` (e starts at 0)."""
+
+    name = "residual"
+
+    def __init__(self, numel: int, dtype: torch.dtype = torch.float32) -> None:
+        self.numel = check_positive_int(numel, "numel")
+        self.e = torch.zeros(self.numel, dtype=dtype)  # (numel,) residual e
+
+    def compensate(self, g: Tensor) -> Tensor:
+        check_numel(g, self.numel, "g")
+        check_finite(g, "gradient")  # before any state is read or written
+        self.e = self.e.to(g.device)
+        return self.e + g  # (1)
+
+    def update_(self, residual: Tensor, sent: Tensor) -> None:
+        check_numel(residual, self.numel, "residual")
+        check_indices(sent, self.numel, "sent")
+        check_finite(residual, "residual")
+        self.e.copy_(residual.detach())  # (2)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"e": self.e.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        check_state_keys(state, {"e"}, "memory 'residual'")
+        check_numel(state["e"], self.numel, "state['e']")
+        self.e = state["e"].to(self.e.dtype).clone()
+
+
+MEMORIES: dict[str, type] = {
+    "none": NoMemory,
+    "residual": ResidualMemory,
+    "dgc": DGCMemory,
+}
+
+
+def make_memory(name: str, numel: int, **settings: Any) -> Memory:
+    """Build memory ``name`` over ``numel`` entries (``dgc`` takes ``momentum``)."""
+    if name not in MEMORIES:
+        raise ValueError(f"unknown memory {name!r}; valid names: {sorted(MEMORIES)}")
+    cls = MEMORIES[name]
+    return cls(**check_settings(cls, {"numel": numel, **settings}, f"memory {name!r}"))

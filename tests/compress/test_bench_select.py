@@ -1,0 +1,54 @@
+"""``sparsgd bench select``: its JSON contract and its argument checks (never its timings)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparsgd.cli.main import main
+
+
+def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["bench", "select", "--numel", "2e4", "--density", "0.01", "--repeats", "2", "--json"])
+        == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["method"] for r in rows] == ["torch.topk", "topk", "sampled", "randomk"]
+    for row in rows:
+        assert set(row) == {"method", "median_ms", "achieved_density", "speedup_vs_torch_topk"}
+        assert row["median_ms"] > 0
+        base = rows[0]["median_ms"]
+        assert row["speedup_vs_torch_topk"] == pytest.approx(base / row["median_ms"])
+    exact = {r["method"]: r["achieved_density"] for r in rows}
+    assert exact["torch.topk"] == exact["topk"] == exact["randomk"] == 0.01
+    assert 0 < exact["sampled"] <= 0.013  # at most tolerance (1.3) times the target
+
+
+def test_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "select", "--numel", "1000", "--density", "0.1", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for method in ("torch.topk", "topk", "sampled", "randomk", "speed-up"):
+        assert method in out
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--numel", "0", "--density", "0.1"], "--numel: must be an integer >= 1; got '0'"),
+        (["--numel", "1.5", "--density", "0.1"], "--numel: must be an integer >= 1"),
+        (["--numel", "ten", "--density", "0.1"], "--numel: must be an integer >= 1"),
+        (["--numel", "100", "--density", "1.5"], "--density: must be in (0, 1]; got '1.5'"),
+        (["--numel", "100", "--density", "nan"], "--density: must be in (0, 1]"),
+        (["--numel", "100", "--density", "0.1", "--repeats", "0"], "--repeats: must be"),
+        (["--numel", "100", "--density", "0.1", "--seed", "-1"], "--seed: must be"),
+        (["--numel", "100", "--density", "0.1", "--threads", "0"], "--threads: must be"),
+        (["--density", "0.1"], "--numel"),
+    ],
+)
+def test_bad_arguments(args: list[str], text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "select", *args])
+    assert info.value.code == 2
+    assert text in capsys.readouterr().err
