@@ -15,13 +15,21 @@ __all__ = ["build_parser", "main"]
 
 # name -> module; nested groups (``bench select``) map to a dict of their own.
 SUBCOMMANDS: dict[str, str | dict[str, str]] = {
+    "train": "sparsgd.cli.train",
     "bench": {
         "select": "sparsgd.cli.bench_select",
+        "comm": "sparsgd.cli.bench_comm",
     },
+    "experiment": {
+        "list": "sparsgd.cli.experiment_list",
+        "run": "sparsgd.cli.experiment_run",
+    },
+    "report": "sparsgd.cli.report",
 }
 
 GROUP_HELP = {
     "bench": "micro-benchmarks that print ratios measured in one run (median of repeats)",
+    "experiment": "the papers' studies as runnable experiments (list them, run one)",
 }
 
 

@@ -1,0 +1,227 @@
+"""Everything one synchronous run needs, checked before any process starts.
+
+``SyncConfig`` is the resolved configuration written to ``config.json``; ``sparsgd train``
+builds it from its options and the Python API takes it directly:
+
+    config = SyncConfig(out="runs/demo", model="lenet5", dataset="mnist", data_dir="...",
+                        method="gtopk", density=0.001, workers=4, epochs=10)
+    check_config(config)                 # names, ranges, combinations (no data needed)
+    check_fits_data(config, bundle)      # P against the training set, LM windows
+
+Methods are the collectives of ALGORITHMS.md section 3 under their user-facing names:
+``dense`` (ring allreduce), ``topk`` (Top-k S-SGD, all-gather), ``gtopk`` (gTop-k tree) and
+``gtopk_exact`` (the tree's index set with exactly summed values).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from sparsgd.compress import MEMORIES
+from sparsgd.data import DATASETS, DatasetBundle, split_size
+from sparsgd.models import LANGUAGE_MODELS, MODELS
+from sparsgd.sync.tasks import EVAL_COLUMNS
+
+__all__ = [
+    "DEVICES",
+    "METHODS",
+    "TOPK_SELECTIONS",
+    "SyncConfig",
+    "check_config",
+    "check_fits_data",
+    "config_from_dict",
+]
+
+# user-facing method -> collective of sparsgd.comm
+METHODS: dict[str, str] = {
+    "dense": "dense",
+    "topk": "topk_allgather",
+    "gtopk": "gtopk",
+    "gtopk_exact": "gtopk_exact",
+}
+# compressors topk_allgather can use for its local selection (dense would defeat the method)
+TOPK_SELECTIONS = ("randomk", "sampled", "threshold", "topk")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass
+class SyncConfig:
+    """One S-SGD run (see ``sparsgd train --help`` for every field's meaning)."""
+
+    out: str
+    model: str = "fnn3"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    max_tokens: int | None = None
+    hidden_size: int | None = None
+    reduced: bool = False
+    method: str = "gtopk"
+    compressor: str | None = None
+    threshold: float | None = None
+    density: float = 0.01
+    memory: str = "residual"
+    density_warmup: float = 0.0
+    workers: int = 4
+    lr: float = 0.1
+    warmup_epochs: float = 0.0
+    lr_decay_epochs: tuple[float, ...] = ()
+    lr_decay_factor: float = 0.1
+    momentum: float = 0.5
+    weight_decay: float = 0.0
+    clip: float | None = None
+    batch_size: int = 16
+    epochs: float = 5.0
+    steps: int | None = None
+    bptt: int = 35
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 0
+    verify_every: int = 0
+    device: str = "cpu"
+    timeout_s: float = 300.0
+    progress: bool = True
+    tensorboard: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # free notes kept in config.json
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["lr_decay_epochs"] = list(self.lr_decay_epochs)
+        return out
+
+    @property
+    def collective(self) -> str:
+        return METHODS[self.method]
+
+    @property
+    def is_language(self) -> bool:
+        return self.model in LANGUAGE_MODELS
+
+
+def config_from_dict(values: dict[str, Any]) -> SyncConfig:
+    """The config stored in ``config.json`` (unknown keys refused, naming them)."""
+    known = {f.name for f in fields(SyncConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"config has unknown keys {unknown}; valid keys: {sorted(known)}")
+    values = dict(values)
+    values["lr_decay_epochs"] = tuple(values.get("lr_decay_epochs", ()))
+    return SyncConfig(**values)
+
+
+def _one_of(value: object, valid: list[str] | tuple[str, ...], name: str) -> None:
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {sorted(valid)}; got {value!r}")
+
+
+def _number(
+    value: float, name: str, low: float, high: float = math.inf, *, low_open: bool = False
+) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if low_open else "["
+        upper = "inf)" if high == math.inf else f"{high}]"
+        raise ValueError(f"{name} must be in {bracket}{low}, {upper}; got {value!r}")
+
+
+def _integer(value: int | None, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+
+
+def check_config(c: SyncConfig) -> SyncConfig:
+    """Raise ``ValueError`` naming the option, the value and the reason; else return ``c``."""
+    _one_of(c.model, list(MODELS), "model")
+    _one_of(c.dataset, list(DATASETS), "dataset")
+    _one_of(c.method, list(METHODS), "method")
+    _one_of(c.memory, list(MEMORIES), "memory")
+    _one_of(c.device.split(":")[0], DEVICES, "device")
+    _check_numbers(c)
+    _check_combinations(c)
+    return c
+
+
+def _check_numbers(c: SyncConfig) -> None:
+    _number(c.density, "density", 0.0, 1.0, low_open=True)
+    _number(c.lr, "lr", 0.0, low_open=True)
+    _number(c.lr_decay_factor, "lr_decay_factor", 0.0, 1.0, low_open=True)
+    _number(c.momentum, "momentum", 0.0, 1.0 - 1e-12)
+    _number(c.weight_decay, "weight_decay", 0.0)
+    _number(c.warmup_epochs, "warmup_epochs", 0.0)
+    _number(c.density_warmup, "density_warmup", 0.0)
+    _number(c.epochs, "epochs", 0.0, low_open=True)
+    _number(c.timeout_s, "timeout_s", 0.0, low_open=True)
+    for d in c.lr_decay_epochs:
+        _number(d, "every entry of lr_decay_epochs", 0.0, low_open=True)
+    if c.clip is not None:
+        _number(c.clip, "clip", 0.0, low_open=True)
+    if c.threshold is not None:
+        _number(c.threshold, "threshold", 0.0, low_open=True)
+    _integer(c.workers, "workers", 1)
+    _integer(c.batch_size, "batch_size", 1)
+    _integer(c.bptt, "bptt", 1)
+    _integer(c.seed, "seed", 0)
+    _integer(c.log_every, "log_every", 1)
+    _integer(c.checkpoint_every, "checkpoint_every", 0)
+    _integer(c.verify_every, "verify_every", 0)
+    if c.steps is not None:
+        _integer(c.steps, "steps", 1)
+
+
+def _check_combinations(c: SyncConfig) -> None:
+    if c.compressor is not None:
+        if c.method != "topk":
+            raise ValueError(
+                f"compressor picks topk's local selection; got compressor={c.compressor!r} "
+                f"with method={c.method!r} (use --method topk, or drop --compressor)"
+            )
+        _one_of(c.compressor, TOPK_SELECTIONS, "compressor")
+    if (c.compressor == "threshold") != (c.threshold is not None):
+        raise ValueError(
+            "threshold is the fixed h of --compressor threshold and is needed exactly then; "
+            f"got compressor={c.compressor!r}, threshold={c.threshold!r}"
+        )
+    if c.memory == "dgc" and c.method == "dense":
+        raise ValueError(
+            "memory 'dgc' (momentum correction) needs a sparse method: with method 'dense' "
+            "nothing stays behind and the momentum would be lost; use --memory none"
+        )
+    if c.memory == "dgc" and c.momentum == 0.0:
+        raise ValueError("memory 'dgc' accumulates momentum: momentum must be > 0; got 0")
+    if c.is_language and c.dataset not in ("ptb", "synthetic-lm"):
+        raise ValueError(
+            f"model {c.model!r} is a language model; dataset must be ptb or "
+            f"synthetic-lm; got {c.dataset!r}"
+        )
+    if not c.is_language and c.dataset in ("ptb", "synthetic-lm"):
+        raise ValueError(
+            f"dataset {c.dataset!r} is a token stream; model must be one of "
+            f"{sorted(LANGUAGE_MODELS)}; got {c.model!r}"
+        )
+
+
+def check_fits_data(c: SyncConfig, bundle: DatasetBundle) -> None:
+    """Refuse a worker count the training set cannot feed (before any process starts)."""
+    n = bundle.num_train
+    if c.workers > n:
+        unit = "tokens" if bundle.task == "language" else "samples"
+        raise ValueError(
+            f"workers must be <= the number of training {unit} ({n}) so that every worker "
+            f"gets data; got workers={c.workers}"
+        )
+    if bundle.task == "language":
+        test_rows = split_size(bundle.test) // EVAL_COLUMNS
+        if test_rows < 2:
+            raise ValueError(
+                f"the test stream must hold at least {2 * EVAL_COLUMNS} tokens (it is scored "
+                f"in {EVAL_COLUMNS} columns); got {split_size(bundle.test)} (raise --max-tokens)"
+            )
+        rows = (n // c.workers) // c.batch_size  # (T, B) rows of each worker's stream
+        if rows < 2:
+            raise ValueError(
+                f"each worker's {n // c.workers} training tokens cut into batch_size="
+                f"{c.batch_size} columns leave {rows} row(s); need >= 2 (lower --batch-size "
+                "or --workers, or raise --max-tokens)"
+            )

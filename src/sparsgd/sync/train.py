@@ -1,0 +1,122 @@
+"""The Python API behind ``sparsgd train``: check, prepare the run folder, launch, summarise.
+
+    summary = train(SyncConfig(out="runs/a", workers=4, method="gtopk", density=0.01))
+    summary = resume("runs/a", steps=2000)        # continue that run, exactly
+
+(1) check the config and that the data can feed P workers, before any process starts;
+(2) create the run folder (a used folder is refused unless ``overwrite``) and write
+    ``config.json``; when resuming, read it back and apply the few options a resumed run may
+    change (how long it runs, how it reports);
+(3) run ``train_worker`` on P processes spawned here, or, under ``torchrun``, in this
+    process as the rank torchrun gave it (then only rank 0 does (1)-(2) and the others
+    receive rank 0's config);
+(4) return ``summary.json`` (rank 0 and the spawning parent; ``{}`` on other torchrun ranks).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from sparsgd.runs import RunDir
+from sparsgd.sync.build import load_bundle
+from sparsgd.sync.config import SyncConfig, check_config, check_fits_data, config_from_dict
+from sparsgd.sync.launch import launch, run_under_torchrun, torchrun_env
+from sparsgd.sync.trainer import TrainJob, train_worker
+
+__all__ = ["RESUME_OVERRIDES", "check_device", "prepare", "resume", "train"]
+
+logger = logging.getLogger(__name__)
+
+# what a resumed run may change: how far it goes and how it reports, never the trajectory
+RESUME_OVERRIDES = frozenset({"steps", "epochs", "progress", "tensorboard", "timeout_s"})
+
+
+def check_device(config: SyncConfig, spawned: bool) -> None:
+    """A CUDA run needs GPUs here; spawned NCCL workers need one GPU each."""
+    if not config.device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {config.device!r} needs a CUDA GPU, and torch sees none")
+    gpus = torch.cuda.device_count()
+    if spawned and config.workers > gpus:
+        raise ValueError(
+            f"workers must be <= the {gpus} GPU(s) of this machine with --device cuda (NCCL "
+            f"allows one rank per GPU); got workers={config.workers}"
+        )
+
+
+def prepare(config: SyncConfig, resume: bool = False, overwrite: bool = False) -> SyncConfig:
+    """Steps (1) and (2): returns the config the workers will run."""
+    check_device(config, spawned=torchrun_env() is None)
+    if resume:
+        return config  # already merged by resume()
+    check_config(config)
+    check_fits_data(config, load_bundle(config))
+    with RunDir(config.out, overwrite=overwrite) as run:
+        run.write_config(config.to_dict())
+    return config
+
+
+def _execute(
+    config: SyncConfig, resume: bool, overwrite: bool, setup: Callable[[int], None] | None
+) -> dict[str, Any]:
+    env = torchrun_env()
+    if env is not None:
+        config = replace(config, workers=env.world_size)  # torchrun decides P
+        if setup is not None:
+            setup(env.rank)
+    if env is None or env.rank == 0:
+        config = prepare(config, resume, overwrite)
+    job = TrainJob(config, resume)
+    if env is not None:
+        run_under_torchrun(train_worker, job, config.device, config.timeout_s)  # (3)
+        return RunDir(config.out, resume=True).read_summary() if env.rank == 0 else {}
+    launch(
+        train_worker,
+        job,
+        config.workers,
+        device=config.device,
+        timeout_s=config.timeout_s,
+        setup=setup,
+    )
+    return RunDir(config.out, resume=True).read_summary()  # (4)
+
+
+def train(
+    config: SyncConfig,
+    *,
+    overwrite: bool = False,
+    setup: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``config`` from scratch; returns its summary. ``setup(rank)`` runs in each worker."""
+    return _execute(config, False, overwrite, setup)
+
+
+def resume(
+    out: str,
+    *,
+    setup: Callable[[int], None] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Continue the run in ``out`` from its latest checkpoint; see :data:`RESUME_OVERRIDES`."""
+    bad = sorted(set(overrides) - RESUME_OVERRIDES)
+    if bad:
+        raise ValueError(
+            f"a resumed run keeps its config; cannot change {bad} "
+            f"(may change: {sorted(RESUME_OVERRIDES)})"
+        )
+    env = torchrun_env()
+    if env is not None and env.rank != 0:  # rank 0 reads the folder and sends the config
+        return _execute(SyncConfig(out=out), True, False, setup)
+    run = RunDir(out, resume=True)
+    if run.latest_checkpoint() is None:
+        raise ValueError(f"cannot resume {out}: it holds no checkpoint (the run never saved one)")
+    config = replace(config_from_dict(run.read_config()), out=str(out), **overrides)
+    check_config(config)
+    run.write_config(config.to_dict())
+    return _execute(config, True, False, setup)

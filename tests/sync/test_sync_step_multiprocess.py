@@ -1,0 +1,73 @@
+"""SyncSGD on P = 3 real processes against the one-process reference, and the NaN skip."""
+
+from __future__ import annotations
+
+import pytest
+import sync_workers as w
+import torch
+
+from sparsgd.comm import COLLECTIVES
+from sparsgd.compress import make_memory
+from sparsgd.sim.collectives import simulate
+from sparsgd.sync.flatten import flat_grad, flat_params, write_grad_
+from sparsgd.sync.launch import launch
+
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
+WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0
+COLLECTIVE_TIMEOUT_S = 60.0
+# gloo's all_reduce may add the P values in another order than the reference's rank order;
+# a few float32 roundings per step over 4 steps stay far below this
+SUM_ORDER_TOL = 1e-5
+
+
+def reference(name: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The same steps with P simulated ranks in this process (sim.collectives)."""
+    model = w.tiny_model()
+    params = list(model.parameters())
+    optimizer = w.tiny_optimizer(model)
+    d = sum(p.numel() for p in params)
+    memories = [make_memory("residual", d) for _ in range(WORLD)]
+    for step in range(w.TINY_STEPS):
+        ps = []
+        for rank in range(WORLD):
+            w.tiny_backward(model, step, rank)
+            ps.append(memories[rank].compensate(flat_grad(params)))
+        reduced = simulate(name, ps, w.TINY_DENSITY)
+        for rank in range(WORLD):
+            memories[rank].update_(reduced[rank].residual, reduced[rank].sent)
+        write_grad_(params, reduced[0].total / WORLD)
+        optimizer.step()
+    return flat_params(params), [m.state_dict()["e"] for m in memories]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("syncsgd")
+    launch(w.sync_sgd_run, str(out), WORLD, timeout_s=COLLECTIVE_TIMEOUT_S)
+    return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTIVES))
+def test_every_rank_holds_bit_identical_params(results, name):
+    first = results[0][name]["params"]
+    assert all(torch.equal(r[name]["params"], first) for r in results[1:])
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTIVES))
+def test_multiprocess_equals_one_process_reference(results, name):
+    params, residuals = reference(name)
+    torch.testing.assert_close(results[0][name]["params"], params, rtol=0, atol=SUM_ORDER_TOL)
+    for rank in range(WORLD):
+        got = results[rank][name]["residual"]
+        torch.testing.assert_close(got, residuals[rank], rtol=0, atol=SUM_ORDER_TOL)
+
+
+def test_nan_on_one_rank_skips_the_step_on_every_rank(results):
+    for rank, r in enumerate(results):
+        trace = r["nan"]["trace"]
+        assert [t["skipped"] for t in trace] == [s == w.NAN_STEP for s in range(w.TINY_STEPS)]
+        assert trace[w.NAN_STEP]["params_unchanged"], f"rank {rank} moved on a skipped step"
+        assert trace[w.NAN_STEP]["residual_unchanged"], f"rank {rank} touched its residual"
+        assert all(t["residual_finite"] for t in trace)
+        assert not trace[w.NAN_STEP + 1]["params_unchanged"]  # training goes on afterwards
+        assert r["nan"]["skipped_nonfinite"] == 1
