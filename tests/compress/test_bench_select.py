@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from sparsgd.cli.main import main
 
@@ -24,6 +25,13 @@ def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
     exact = {r["method"]: r["achieved_density"] for r in rows}
     assert exact["torch.topk"] == exact["topk"] == exact["randomk"] == 0.01
     assert 0 < exact["sampled"] <= 0.013  # at most tolerance (1.3) times the target
+
+
+def test_threads_restored(capsys: pytest.CaptureFixture[str]) -> None:
+    before = torch.get_num_threads()
+    args = ["bench", "select", "--numel", "100", "--density", "0.5", "--repeats", "1"]
+    assert main([*args, "--threads", str(before + 1), "--json"]) == 0
+    assert torch.get_num_threads() == before
 
 
 def test_table(capsys: pytest.CaptureFixture[str]) -> None:

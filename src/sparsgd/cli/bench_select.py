@@ -10,9 +10,11 @@ For a Gaussian vector x of --numel entries (fixed seed) and k = max(1, floor(den
 Each compressor call includes building the message (int32 indices, float32 values). Every
 method runs once untimed, then --repeats timed runs; the table gives the median, the achieved
 density and the speed-up median(torch.topk) / median(method), all measured in this one run.
-On a machine whose cores are busy with other processes, --threads 1 avoids the intra-op
-threads waiting for each other at every operation (the fast selections run a few dozen
-small operations, torch.topk one large one).
+--threads sets torch's intra-op threads (default 1, what the project's launchers give each
+worker process). torch.topk on a 1-D tensor uses one thread whatever the setting; the fast
+selections run a few dozen smaller operations, and with 2 threads on a machine whose cores are
+also busy with other processes each of them can wait for a descheduled thread, so their times
+then depend mostly on the other load (see docs/compression.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -81,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=_threads,
-        default=None,
-        help="intra-op CPU threads (default: torch's); 1 is steadier on a busy machine",
+        default=1,
+        help="intra-op CPU threads, as each training worker uses (default 1; see above)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
 
@@ -113,23 +116,17 @@ def _methods(x: torch.Tensor, density: float, seed: int) -> dict[str, Callable[[
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    generator = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.numel, generator=generator)  # (numel,) float32
-    rows = []
-    for name, fn in _methods(x, args.density, args.seed).items():
-        median_ms, achieved = _time(fn, args.repeats)
-        rows.append({"method": name, "median_ms": median_ms, "achieved_density": achieved})
-    baseline = rows[0]["median_ms"]
-    for row in rows:
-        row["speedup_vs_torch_topk"] = baseline / row["median_ms"]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        rows = _measure(args)
+    finally:
+        torch.set_num_threads(previous)  # leave the process as it was (tests call run in-process)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(
-        f"numel={args.numel} density={args.density} repeats={args.repeats} "
-        f"threads={torch.get_num_threads()}"
+        f"numel={args.numel} density={args.density} repeats={args.repeats} threads={args.threads}"
     )
     print(f"{'method':<12} {'median ms':>10} {'density':>10} {'speed-up':>9}")
     for row in rows:
@@ -138,3 +135,17 @@ def run(args: argparse.Namespace) -> int:
             f"{row['speedup_vs_torch_topk']:>8.2f}x"
         )
     return 0
+
+
+def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One row per method: median ms, achieved density, speed-up over torch.topk."""
+    generator = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(args.numel, generator=generator)  # (numel,) float32
+    rows: list[dict[str, Any]] = []
+    for name, fn in _methods(x, args.density, args.seed).items():
+        median_ms, achieved = _time(fn, args.repeats)
+        rows.append({"method": name, "median_ms": median_ms, "achieved_density": achieved})
+    baseline = rows[0]["median_ms"]
+    for row in rows:
+        row["speedup_vs_torch_topk"] = baseline / row["median_ms"]
+    return rows
