@@ -83,6 +83,7 @@ def _child(
     threads: int,
 ) -> None:
     torch.set_num_threads(threads)
+    failed_at: float | None = None  # wall-clock time fn raised, taken before the group closes
     try:  # (3)
         dist.init_process_group(
             "gloo",
@@ -93,11 +94,17 @@ def _child(
         )
         try:
             result = fn(rank, world, *args)
+        except BaseException:
+            failed_at = time.time()
+            raise
         finally:
             dist.destroy_process_group()
         torch.save({"result": result}, out)
     except BaseException:
-        torch.save({"error": traceback.format_exc()}, out)
+        # the wall-clock time of the failure orders the ranks: a rank that raises because a
+        # peer died (gloo "connection closed") fails after that peer, whatever the polling saw
+        stamp = time.time() if failed_at is None else failed_at
+        torch.save({"error": traceback.format_exc(), "failed_at": stamp}, out)
         raise SystemExit(1) from None
 
 
@@ -135,7 +142,8 @@ def _collect(paths: list[Path], first_failed: int | None) -> list[Any]:
     records = [torch.load(p, weights_only=False) if p.exists() else None for p in paths]
     errors = {r: rec["error"] for r, rec in enumerate(records) if rec and "error" in rec}
     if errors:
-        rank = first_failed if first_failed in errors else min(errors)
+        failed_at = {r: records[r]["failed_at"] for r in errors}
+        rank = min(errors, key=lambda r: (failed_at[r], r != first_failed, r))
         others = sorted(set(errors) - {rank})
         raise RuntimeError(
             f"rank {rank} of {len(paths)} failed (then ranks {others}):\n{errors[rank]}"
