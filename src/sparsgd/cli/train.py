@@ -252,8 +252,7 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DIR",
         help="continue the run in DIR from its last checkpoint, with its own config "
-        f"(only {', '.join('--' + o.replace('_', '-') for o in sorted(RESUME_OVERRIDES))}"
-        " may change)",
+        "(only --epochs, --steps, --no-progress, --tensorboard and --timeout may change)",
     )
     g.add_argument(
         "--overwrite", action="store_true", help="replace the run files of a used --out folder"
@@ -346,10 +345,12 @@ def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
     changed = {n for n in _config_fields() if getattr(args, n) != default[n]}
     refused = sorted(changed - RESUME_OVERRIDES)
     if refused:
-        names = ", ".join("--" + n.replace("_s", "").replace("_", "-") for n in refused)
+        flag = {a.dest: a.option_strings[0] for a in defaults._actions if a.option_strings}
+        names = ", ".join(flag[n] for n in refused)
+        allowed = ", ".join(flag[n] for n in sorted(RESUME_OVERRIDES))
         raise ValueError(
             f"--resume continues a run with its own config; cannot change {names} "
-            f"(may change: {', '.join(sorted(RESUME_OVERRIDES))})"
+            f"(may change: {allowed})"
         )
     if args.out is not None and Path(args.out) != Path(args.resume):
         raise ValueError(f"--out {args.out} and --resume {args.resume} name different folders")
