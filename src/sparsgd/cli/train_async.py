@@ -238,8 +238,17 @@ def _default_out(mode: str) -> str:
     return str(out)
 
 
+LIST_AT_MOST = 8  # more workers than this are summarised as min / mean / max
+
+
 def _megabytes(values: list[int]) -> str:
-    return ", ".join(f"{b / 1e6:.3f} MB" for b in values)
+    if len(values) <= LIST_AT_MOST:
+        return ", ".join(f"{b / 1e6:.3f} MB" for b in values)
+    mean = sum(values) / len(values)
+    return (
+        f"min {min(values) / 1e6:.3f} MB, mean {mean / 1e6:.3f} MB, "
+        f"max {max(values) / 1e6:.3f} MB over {len(values)} workers"
+    )
 
 
 def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str, seconds: float) -> None:
