@@ -140,3 +140,60 @@ def sleep_forever(rank: int, world: int) -> None:
     import time
 
     time.sleep(3600)
+
+
+# --- a compressor that raises on one rank only, after the input check passed -------------
+
+
+class FailsOnRank:
+    """A real compressor (exact top-k) that raises on ``bad_rank`` only."""
+
+    name = "fails_on_rank"
+
+    def __init__(self, rank: int, bad_rank: int) -> None:
+        self.rank, self.bad_rank = rank, bad_rank
+        self.inner = make_compressor("topk")
+
+    def compress(self, x: torch.Tensor, density: float):
+        if self.rank == self.bad_rank:
+            raise RuntimeError(f"injected compressor failure on rank {self.rank}")
+        return self.inner.compress(x, density)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+COMPRESSOR_BAD_RANK = 1
+F16_TOO_LARGE = 1e5  # above float16's largest finite value, 65504
+
+
+def run_compressor_failures(rank: int, world: int) -> dict[str, dict]:
+    """topk_allgather whose compressor raises on one rank: the error every rank got, then a
+    valid call's total (the group must still work); and a call where every set is empty."""
+    good = torch.arange(BAD_NUMEL, dtype=torch.float32) - rank
+    big = good.clone()
+    big[0] = F16_TOO_LARGE
+    cases = {
+        "fp16_overflow": (
+            make_compressor("topk", value_dtype=torch.float16),
+            big if rank == COMPRESSOR_BAD_RANK else good,
+        ),
+        "raises": (FailsOnRank(rank, COMPRESSOR_BAD_RANK), good),
+    }
+    out: dict[str, dict] = {}
+    for case, (compressor, p) in cases.items():
+        collective = make_collective("topk_allgather", compressor=compressor)
+        try:
+            collective.reduce(p, BAD_DENSITY)
+            error = ("none", "")
+        except (ValueError, RuntimeError, NonFiniteError) as exc:
+            error = (type(exc).__name__, str(exc))
+        after = make_collective("topk_allgather").reduce(good, BAD_DENSITY)
+        out[case] = {"error": error, "total_after": after.total}
+    nothing = make_compressor("threshold", threshold=1e9)  # no entry reaches it on any rank
+    empty = make_collective("topk_allgather", compressor=nothing).reduce(good, BAD_DENSITY)
+    out["all_empty"] = {"total": empty.total, "residual": empty.residual, "p": good}
+    return out

@@ -12,6 +12,7 @@ import torch.distributed as dist
 from sparsgd.comm import COLLECTIVES, make_collective
 from sparsgd.comm.local_group import run_local_group
 from sparsgd.compress import make_compressor
+from sparsgd.sim.collectives import simulate
 
 BAD_WORLD = 3
 GROUP_TIMEOUT_S = 120.0  # far above what 3 processes need; a hang must fail, not block
@@ -83,3 +84,36 @@ def test_unknown_collective_lists_the_valid_names():
 def test_a_compressor_a_collective_cannot_honour_is_refused_at_build_time(name, compressor):
     with pytest.raises(ValueError, match=f"{name} does its own selection"):
         make_collective(name, compressor=compressor)
+
+
+# case -> (error on the rank whose compressor raised, error on the others): type and pattern
+COMPRESSOR_FAILURES = {
+    "fp16_overflow": (
+        ("NonFiniteError", r"values must be finite in torch.float16"),
+        ("NonFiniteError", r"topk_allgather: the compressor of rank\(s\) \[1\] produced NaN"),
+    ),
+    "raises": (
+        ("RuntimeError", r"injected compressor failure on rank 1"),
+        ("ValueError", r"topk_allgather: the compressor of rank\(s\) \[1\] raised"),
+    ),
+}
+
+
+@pytest.mark.multiprocess
+@pytest.mark.timeout(300)
+def test_a_compressor_raising_on_one_rank_raises_everywhere_without_a_hang():
+    outcomes = run_local_group(cw.run_compressor_failures, BAD_WORLD, timeout_s=GROUP_TIMEOUT_S)
+    goods = [o["all_empty"]["p"] for o in outcomes]  # each rank's valid input
+    for case, (own, others) in COMPRESSOR_FAILURES.items():
+        for rank, outcome in enumerate(outcomes):
+            kind, pattern = own if rank == cw.COMPRESSOR_BAD_RANK else others
+            got_kind, message = outcome[case]["error"]
+            assert got_kind == kind, (case, rank, message)
+            assert re.search(pattern, message), (case, rank, message)
+        totals = [o[case]["total_after"] for o in outcomes]
+        assert all(torch.equal(t, totals[0]) for t in totals)
+        assert torch.equal(totals[0], simulate("topk_allgather", goods, cw.BAD_DENSITY)[0].total)
+    for outcome in outcomes:  # every set empty: nothing applied, everything kept
+        empty = outcome["all_empty"]
+        assert not bool(empty["total"].any())
+        assert torch.equal(empty["residual"], empty["p"])

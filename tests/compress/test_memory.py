@@ -112,3 +112,16 @@ def test_residual_memory_keeps_its_dtype() -> None:
     p = memory.compensate(torch.randn(D, dtype=torch.float64))
     memory.update_(p, torch.tensor([], dtype=torch.int64))
     assert memory.e.dtype == torch.float64 and torch.equal(memory.e, p)
+
+
+@pytest.mark.parametrize(("name", "key"), [("residual", "e"), ("dgc", "u"), ("dgc", "v")])
+def test_non_finite_saved_state_refused(name: str, key: str) -> None:
+    memory = make_memory(name, D)
+    _step(memory, torch.randn(D))
+    before = _state(memory)
+    damaged = _state(memory)
+    damaged[key][5] = float("inf")
+    with pytest.raises(NonFiniteError, match=rf"state\['{key}'\] must be finite"):
+        memory.load_state_dict(damaged)
+    after = _state(memory)
+    assert all(torch.equal(before[k], after[k]) for k in before)

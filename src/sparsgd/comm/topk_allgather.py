@@ -10,6 +10,11 @@ On rank i, with ``c_i = C(p_i)`` (exact top-k unless a compressor is given):
 So every rank ends with the union of up to kP distinct indices, summed. Cost per rank (ring
 all-gather, ALGORITHMS.md section 3): (P - 1) (16 + max(n) * 8) bytes sent, O(kP), in
 2 (P - 1) messages. Padding is sent, so it is counted.
+
+A compressor may raise on one rank only after the input check passed (float16 values that
+overflow, a scaled randomk value past 65504): that rank sends a negative length in the header
+of (2), and every rank raises, the failing one its own error, instead of leaving the others
+blocked in the all-gather of (3).
 """
 
 from __future__ import annotations
@@ -30,8 +35,12 @@ from sparsgd.comm.sparse_set import (
 from sparsgd.comm.stats import Reduced
 from sparsgd.comm.wire import entry_nbytes, pack, unpack
 from sparsgd.compress.base import Compressor
+from sparsgd.compress.checks import NonFiniteError
 
 __all__ = ["TopkAllgather"]
+
+# Length sent in the header of (2) by a rank whose compressor raised (lengths are >= 0).
+FAILED_NONFINITE, FAILED_OTHER = -1, -2
 
 
 class TopkAllgather:
@@ -50,21 +59,32 @@ class TopkAllgather:
         k = agree_on_input(p, density, self._link, ledger, self.name)
         p = p.detach()  # (d,) the collective never builds autograd graphs
         with ledger.phase("select"):
-            mine = select_local(p, k, density, self._compressor)  # (1)
+            mine, failure = self._select(p, k, density)  # (1)
+        sets = _exchange(mine, failure, p.numel(), self._link, ledger)  # (2), (3)
         with ledger.phase("apply"):
             residual = residual_after(p, mine)
-        sets = _exchange(mine, p.numel(), self._link, ledger)  # (2), (3)
-        with ledger.phase("apply"):
             total = sum_in_rank_order(sets, p.numel(), p.dtype)  # (4)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
+    def _select(self, p: Tensor, k: int, density: float) -> tuple[Entries, Exception | None]:
+        """``(c_i, None)``, or an empty set and the error the compressor raised on this rank."""
+        try:
+            return select_local(p, k, density, self._compressor), None
+        except Exception as exc:  # any error: the other ranks must learn of it, not hang (3)
+            empty = p[:0].to(torch.float32)
+            return Entries(empty.to(torch.int64), empty), exc
 
-def _exchange(mine: Entries, numel: int, link: Link, ledger: Ledger) -> list[Entries]:
+
+def _exchange(
+    mine: Entries, failure: Exception | None, numel: int, link: Link, ledger: Ledger
+) -> list[Entries]:
     """Every rank's set, rank 0 first, through two all-gathers (lengths, then padded sets)."""
     value_dtype = mine.values.dtype
     code = DTYPE_CODES.get(value_dtype, 0)  # 0: not a wire dtype; every rank raises below
-    header = torch.tensor([mine.indices.numel(), code], dtype=torch.int64, device=link.device)
+    length = mine.indices.numel() if failure is None else _failed_length(failure)
+    header = torch.tensor([length, code], dtype=torch.int64, device=link.device)
     rows = torch.stack(link.all_gather(header, ledger)).tolist()  # (P, 2): length, dtype code
+    _raise_if_failed(failure, [n for n, _ in rows])
     codes = [c for _, c in rows]
     if 0 in codes or len(set(codes)) > 1:
         raise ValueError(
@@ -77,3 +97,21 @@ def _exchange(mine: Entries, numel: int, link: Link, ledger: Ledger) -> list[Ent
     buffer[: packed.numel()] = packed
     gathered = link.all_gather(buffer, ledger)
     return [unpack(b, n, numel, value_dtype) for b, (n, _) in zip(gathered, rows, strict=True)]
+
+
+def _failed_length(failure: Exception) -> int:
+    return FAILED_NONFINITE if isinstance(failure, NonFiniteError) else FAILED_OTHER
+
+
+def _raise_if_failed(failure: Exception | None, lengths: list[int]) -> None:
+    """Every rank raises if some rank's compressor raised: its own error, or one naming it."""
+    failed = [r for r, n in enumerate(lengths) if n < 0]
+    if not failed:
+        return
+    if failure is not None:
+        raise failure
+    if all(lengths[r] == FAILED_NONFINITE for r in failed):
+        raise NonFiniteError(
+            f"topk_allgather: the compressor of rank(s) {failed} produced NaN or Inf values"
+        )
+    raise ValueError(f"topk_allgather: the compressor of rank(s) {failed} raised (see their error)")

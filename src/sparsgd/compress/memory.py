@@ -9,7 +9,7 @@ The Memory protocol (docs/architecture.md) splits one step of ALGORITHMS.md sect
 so that sum(new e) + sent == old e + g: nothing computed is lost. DGC momentum correction
 (``dgc``) is in :mod:`sparsgd.compress.momentum`. Non-finite policy: ``compensate`` raises
 NonFiniteError for a NaN/Inf gradient before touching any state, and ``update_`` refuses a
-non-finite residual, so nothing non-finite ever enters a memory.
+non-finite residual (or a non-finite saved state), so nothing non-finite ever enters a memory.
 """
 
 from __future__ import annotations
@@ -101,6 +101,7 @@ class ResidualMemory:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_keys(state, {"e"}, "memory 'residual'")
         check_numel(state["e"], self.numel, "state['e']")
+        check_finite(state["e"], "state['e']")  # a damaged checkpoint must not seed e
         self.e = state["e"].to(self.e.dtype).clone()
 
 

@@ -76,6 +76,8 @@ class DGCMemory:
         check_state_keys(state, {"u", "v"}, "memory 'dgc'")
         check_numel(state["u"], self.numel, "state['u']")
         check_numel(state["v"], self.numel, "state['v']")
+        check_finite(state["u"], "state['u']")  # a damaged checkpoint must not seed u or v
+        check_finite(state["v"], "state['v']")
         self.u = state["u"].to(self.u.dtype).clone()
         self.v = state["v"].to(self.v.dtype).clone()
         self._pending_u = None

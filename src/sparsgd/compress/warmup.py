@@ -7,8 +7,9 @@ density rho and W warm-up epochs, at (fractional) epoch e:
     density(e) = rho                                                  for e >= W      # (2)
 
 so the stages share the warm-up epochs equally and a stage sparser than the target is
-replaced by the target. W = 0 means no warm-up. The schedule is a pure function of e (no
-state to save): a resumed run gets the same density from the same epoch.
+replaced by the target. W = 0 means no warm-up. The schedule is a pure function of e: a
+resumed run gets the same density from the same epoch. ``state_dict`` holds only the settings
+(target, W, stages), so a checkpoint restores the same schedule like any other component.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import Any
 
-from sparsgd.compress.checks import check_density
+from sparsgd.compress.checks import check_density, check_state_keys
 
 __all__ = ["DGC_STAGES", "DensitySchedule"]
 
@@ -53,6 +55,21 @@ class DensitySchedule:
             return self.target  # (2)
         stage = min(len(self.stages) - 1, math.floor(epoch * len(self.stages) / self.warmup_epochs))
         return max(self.stages[stage], self.target)  # (1)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The settings, the schedule's only state."""
+        return {
+            "target": self.target,
+            "warmup_epochs": self.warmup_epochs,
+            "stages": list(self.stages),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore settings saved by :meth:`state_dict`, checked as the constructor checks them."""
+        check_state_keys(state, {"target", "warmup_epochs", "stages"}, "DensitySchedule")
+        checked = DensitySchedule(state["target"], state["warmup_epochs"], state["stages"])
+        self.target, self.warmup_epochs = checked.target, checked.warmup_epochs
+        self.stages = checked.stages
 
     def __repr__(self) -> str:
         return (
