@@ -89,3 +89,21 @@ def test_bad_input_exits_2_with_the_reason_and_leaves_no_folder(tmp_path, capsys
 def test_resume_of_a_folder_without_a_run_is_refused(tmp_path, capsys):
     assert main(["train", "--mode", "sim", "--resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--dataset", "ptb", "--model", "lstm"], "need a classification data set; 'ptb'"),
+        (["--model", "alexnet"], "model must be one of ["),
+        (["--workers", "5000"], "workers must be <= the number of training samples (2048)"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["async", "sim"])
+def test_bad_problem_refused_before_processes_or_folder(tmp_path, capsys, mode, extra, needle):
+    # exit code 2 is a refusal in this process; a failure inside the server would give 1
+    out = tmp_path / "run"
+    argv = ["train", "--mode", mode, *SMALL, "--steps", "5", "--out", str(out), *extra]
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()  # so the corrected command can use the same --out

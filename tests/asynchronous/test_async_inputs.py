@@ -98,6 +98,8 @@ def test_slowdown_parsing():
     assert parse_slowdown(None, 3) == (1.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="must be numbers; got 'x'"):
         parse_slowdown("1,x", 2)
+    with pytest.raises(ValueError, match=r"finite and >= 1 .*; got nan in '1,nan'"):
+        parse_slowdown(("1", "nan"), 2)  # what the command line passes
 
 
 def test_pace_stretches_compute_time_by_the_slowdown():

@@ -175,6 +175,20 @@ def test_a_finite_push_whose_step_overflows_is_rejected():
     assert state.rejected["non_finite"] == 1 and torch.equal(state.x, torch.zeros(D))
 
 
+def test_a_refused_push_leaves_the_adaptive_dc_state_untouched():
+    settings = PolicySettings(lr=LR, dc_lambda=0.2, dc_adaptive=True)
+    state = ServerState(torch.ones(D), make_policy("dc_asgd", settings))
+    v, _ = state.pull(0)
+    state.apply_push(dense(torch.full((D,), 0.5)), v, worker=0)
+    ms_before = state.policy.state_dict()["ms"]
+    v, _ = state.pull(0)
+    with pytest.raises(RejectedPush, match="overflows"):
+        state.apply_push(sparse([2], [1e30]), v, worker=0)  # c*c is Inf in float32
+    assert torch.equal(state.policy.state_dict()["ms"], ms_before)
+    assert bool(torch.isfinite(state.policy.state_dict()["ms"]).all())
+    assert state.rejected["non_finite"] == 1 and state.version == 1
+
+
 def test_a_push_is_accepted_once_per_pull():
     state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=LR)))
     version, _ = state.pull(0)

@@ -95,7 +95,25 @@ def sync_sgd_run(ctx: WorkerContext, out: str) -> None:
             }
         )
     result["nan"] = {"trace": trace, "skipped_nonfinite": sgd.skipped_nonfinite}
+    result["replicas"] = replica_check(ctx, model)
     torch.save(result, Path(out) / f"rank-{ctx.rank}.pt")
+
+
+def replica_check(ctx: WorkerContext, model: torch.nn.Module) -> dict:
+    """The digest check on identical replicas, then after one rank's last bit flipped."""
+    from sparsgd.sync.replicas import ReplicaMismatch, check_replicas
+
+    same = check_replicas(model, step=0)
+    if ctx.rank == ctx.world_size - 1:
+        with torch.no_grad():
+            w = model.weight.view(-1)
+            w[0] = torch.nextafter(w[0], torch.tensor(float("inf")))  # one ulp: bits differ
+    try:
+        check_replicas(model, step=1)
+        mismatch = ""
+    except ReplicaMismatch as error:
+        mismatch = str(error)
+    return {"digest": same, "mismatch": mismatch}
 
 
 # -- the DDP communication hook -------------------------------------------------------------

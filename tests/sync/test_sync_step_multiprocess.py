@@ -71,3 +71,11 @@ def test_nan_on_one_rank_skips_the_step_on_every_rank(results):
         assert all(t["residual_finite"] for t in trace)
         assert not trace[w.NAN_STEP + 1]["params_unchanged"]  # training goes on afterwards
         assert r["nan"]["skipped_nonfinite"] == 1
+
+
+def test_replica_digest_check_catches_a_one_ulp_difference(results):
+    # identical replicas: the same digest everywhere, no error
+    assert len({r["replicas"]["digest"] for r in results}) == 1
+    # the last rank moved one weight by one ulp: every rank raises, naming the step
+    for rank, r in enumerate(results):
+        assert "parameters differ between ranks after step 1" in r["replicas"]["mismatch"], rank

@@ -95,6 +95,7 @@ class AsyncRun:
                 f"run folder {folder} is not empty; pass --resume to continue that run "
                 "or --overwrite to replace its run files"
             )
+        problem.check(cfg.workers)  # data, model, worker count: refused before any process
         self.cfg, self.problem, self.out = cfg, problem, str(out)
         self.resume, self.overwrite = resume, overwrite
         self._context: Any = None

@@ -48,6 +48,21 @@ class Problem:
             )
         return bundle
 
+    def check(self, workers: int) -> DatasetBundle:
+        """The loaded data, after refusing what would only fail later, in another process.
+
+        Catches an unknown or language data set, a missing or corrupt data file, an unknown
+        model or one that cannot take this data, and more workers than training samples.
+        """
+        bundle = self.load()
+        self.build_model(bundle)
+        if workers > bundle.num_train:
+            raise ValueError(
+                f"workers must be <= the number of training samples ({bundle.num_train}) so "
+                f"that every worker gets data; got workers={workers}"
+            )
+        return bundle
+
     def build_model(self, bundle: DatasetBundle) -> FlatModel:
         spec = ModelSpec.of(bundle, hidden_size=self.hidden_size)
         return FlatModel(build_model(self.model, spec, seed=self.seed))

@@ -156,10 +156,15 @@ class ServerState:
         if x_pulled is None and self.policy.needs_pulled_model:
             x_pulled = self.pulled_models.get(worker) if worker is not None else None
         c = msg.to_dense(self.x.dtype)
+        # direction() may move the policy's state (DC-ASGD's mean square): a refused push
+        # must leave it as it was, or an overflowing c*c would stay in it for good
+        policy_before = self.policy.state_dict() if self.policy.needs_pulled_model else None
         d = self.policy.direction(c, self.x, x_pulled)  # (2)
         rate = self.policy.rate(tau)
         x_new, u_new = self._step(d, rate)  # (3)
         if not bool(torch.isfinite(x_new).all()):
+            if policy_before is not None:
+                self.policy.load_state_dict(policy_before)
             raise self.reject("non_finite", f"the step of a push with tau={tau} overflows x")
         if self.last_changed is not None:
             changed = x_new.view(torch.int32) != self.x.view(torch.int32)  # bit-level change

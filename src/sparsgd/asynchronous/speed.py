@@ -119,6 +119,7 @@ def parse_slowdown(text: str | Sequence[float] | None, workers: int) -> tuple[fl
     if text is None:
         return (1.0,) * workers
     parts = text.split(",") if isinstance(text, str) else list(text)
+    text = ",".join(str(p) for p in parts)  # errors quote what was written: '1,nan'
     factors = []
     for part in parts:
         try:

@@ -23,6 +23,7 @@ from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
+from sparsgd.data import DatasetBundle
 from sparsgd.runs import RunDir, RunDirError, load_checkpoint
 from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
 from sparsgd.sim.network_clock import parse_network
@@ -44,9 +45,15 @@ def _parse_specs(cfg: AsyncConfig) -> None:
 
 
 def build_simulation(
-    cfg: AsyncConfig, problem: Problem, run_dir: RunDir | None = None
+    cfg: AsyncConfig,
+    problem: Problem,
+    run_dir: RunDir | None = None,
+    bundle: DatasetBundle | None = None,
 ) -> tuple[ServerCore, Simulation]:
-    """The core and the simulation of ``cfg``, ready to ``run()`` (specs parsed first)."""
+    """The core and the simulation of ``cfg``, ready to ``run()`` (specs parsed first).
+
+    ``bundle``: ``problem``'s data when the caller has loaded it already.
+    """
     network = parse_network(cfg.network)
     times = make_time_distribution(cfg.worker_time)
     staleness = None if cfg.staleness is None else make_staleness(cfg.staleness)
@@ -55,7 +62,7 @@ def build_simulation(
             "--staleness simulates one worker on all the data; ignoring --workers %d", cfg.workers
         )
         cfg = replace(cfg, workers=1, slowdown=None)
-    bundle = problem.load()
+    bundle = problem.load() if bundle is None else bundle
     model = problem.build_model(bundle)
     workers = [
         build_gradient_worker(cfg, w, model, *problem.worker_data(bundle, w, cfg.workers))
@@ -105,9 +112,10 @@ def run_simulation(
         raise ValueError(f"run_simulation needs cfg.mode 'sim'; got {cfg.mode!r}")
     if resume and out is None:
         raise ValueError("resume needs the run folder (out); got None")
-    _parse_specs(cfg)  # a bad spec fails before the run folder is made
+    _parse_specs(cfg)  # a bad spec, data set or model fails before the run folder is made
+    bundle = problem.check(1 if cfg.staleness is not None else cfg.workers)
     run_dir = None if out is None else RunDir(out, resume=resume, overwrite=overwrite)
-    core, sim = build_simulation(cfg, problem, run_dir)
+    core, sim = build_simulation(cfg, problem, run_dir, bundle)
     if resume and run_dir is not None:
         _resume(core, sim, run_dir)
     if run_dir is not None:
