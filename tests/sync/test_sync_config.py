@@ -35,6 +35,7 @@ BASE = SyncConfig(out="unused")
         ({"momentum": 1.0}, r"momentum must be in \[0.0, "),
         ({"steps": 0}, r"steps must be an integer >= 1; got 0"),
         ({"lr_decay_epochs": (3.0, -1.0)}, r"every entry of lr_decay_epochs must be in \(0.0"),
+        ({"lr_decay_epochs": (3.0, 2.0)}, r"lr_decay_epochs must be strictly increasing"),
         ({"device": "tpu"}, r"device must be one of \['cpu', 'cuda'\]; got 'tpu'"),
         ({"compressor": "randomk"}, r"compressor picks topk's local selection.*method='gtopk'"),
         ({"method": "topk", "compressor": "dense"}, r"compressor must be one of \['randomk'"),

@@ -155,6 +155,11 @@ def _check_numbers(c: SyncConfig) -> None:
     _number(c.timeout_s, "timeout_s", 0.0, low_open=True)
     for d in c.lr_decay_epochs:
         _number(d, "every entry of lr_decay_epochs", 0.0, low_open=True)
+    if list(c.lr_decay_epochs) != sorted(set(c.lr_decay_epochs)):
+        raise ValueError(
+            "lr_decay_epochs must be strictly increasing; got "
+            f"{list(c.lr_decay_epochs)} (each epoch multiplies the rate once, in order)"
+        )
     if c.clip is not None:
         _number(c.clip, "clip", 0.0, low_open=True)
     if c.threshold is not None:
