@@ -1,0 +1,89 @@
+"""A training task of the S-SGD studies (network, data, schedule) and its SyncConfig.
+
+    task = SyncTask("LeNet-5 / MNIST", "lenet5", "mnist", epochs=5, lr=0.05)
+    config = task.config(method="gtopk", density=0.001, workers=4, out="...", seed=0,
+                         data_dir=None)
+
+The method, density, P and seed vary inside an experiment; everything else is the task's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sparsgd.experiments.datasets import data_dir_for
+from sparsgd.sync.config import SyncConfig, check_config
+
+__all__ = ["SyncTask", "curves_of"]
+
+TIMEOUT_S = 600.0  # a collective that waits this long means a lost peer: fail, do not hang
+
+
+@dataclass(frozen=True)
+class SyncTask:
+    """Network, data and schedule of one S-SGD study (fields as in SyncConfig)."""
+
+    label: str
+    model: str
+    dataset: str
+    epochs: float
+    lr: float
+    batch_size: int = 32
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clip: float | None = None
+    reduced: bool = False
+    hidden_size: int | None = None
+    max_tokens: int | None = None
+    bptt: int = 35
+    log_every: int = 20
+
+    @property
+    def key(self) -> str:
+        """A short name for folders: ``lenet5-mnist``."""
+        return f"{self.model}-{self.dataset}"
+
+    def config(
+        self, method: str, density: float, workers: int, out: str, seed: int, data_dir: str | None
+    ) -> SyncConfig:
+        config = SyncConfig(
+            out=out,
+            model=self.model,
+            dataset=self.dataset,
+            data_dir=data_dir_for(self.dataset, data_dir),
+            max_tokens=self.max_tokens,
+            hidden_size=self.hidden_size,
+            reduced=self.reduced,
+            method=method,
+            density=1.0 if method == "dense" else density,
+            memory="none" if method == "dense" else "residual",
+            workers=workers,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            clip=self.clip,
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            bptt=self.bptt,
+            seed=seed,
+            log_every=self.log_every,
+            timeout_s=TIMEOUT_S,
+            progress=False,
+        )
+        return check_config(config)
+
+
+def curves_of(run: dict[str, Any], metric: str) -> dict[str, list[float]]:
+    """Per-epoch series of one run read by :func:`~sparsgd.experiments.sync_batch.read_sync_run`.
+
+    ``epoch``, ``train_loss``, ``metric``, and ``bytes`` (mean over ranks of the bytes sent so
+    far); a record without a training loss (every step skipped) gives None.
+    """
+    epochs = run["epochs"]
+    return {
+        "epoch": [r["epoch"] for r in epochs],
+        "train_loss": [r["train_loss"] for r in epochs],
+        metric: [r[metric] for r in epochs],
+        "bytes": [sum(r["bytes_sent_total"]) / len(r["bytes_sent_total"]) for r in epochs],
+    }

@@ -1,0 +1,36 @@
+"""The rules that turn numbers into verdicts on the papers' claims."""
+
+from __future__ import annotations
+
+from sparsgd.experiments.comm_scaling_model import PAPER_OVER_DENSE, _range_verdict
+from sparsgd.experiments.gtopk_delta import _learned
+from sparsgd.experiments.staleness_report import _verdict
+from sparsgd.experiments.sync_study import ACCURACY_GAP, PERPLEXITY_RATIO, consistent_with
+
+
+def test_range_verdict():
+    assert _range_verdict([3.0, 10.0], PAPER_OVER_DENSE) == "agrees"
+    assert _range_verdict([20.0, 50.0], PAPER_OVER_DENSE) == "partly agrees"  # ahead, no overlap
+    assert _range_verdict([0.7, 3.0], PAPER_OVER_DENSE) == "partly agrees"  # overlap, one behind
+    assert _range_verdict([0.5, 0.9], PAPER_OVER_DENSE) == "disagrees"
+    assert _range_verdict([], PAPER_OVER_DENSE) == "inconclusive"
+
+
+def test_consistency_with_dense():
+    assert consistent_with(0.95, 0.95 - ACCURACY_GAP / 2, "test_accuracy")
+    assert not consistent_with(0.95, 0.95 - 2 * ACCURACY_GAP, "test_accuracy")
+    assert consistent_with(100.0, 100.0 * PERPLEXITY_RATIO, "test_perplexity")
+    assert not consistent_with(100.0, 100.0 * PERPLEXITY_RATIO * 1.01, "test_perplexity")
+
+
+def test_staleness_verdict_counts_cells():
+    assert _verdict(3, 3) == "agrees"
+    assert _verdict(2, 4) == "partly agrees"
+    assert _verdict(1, 4) == "disagrees"
+    assert _verdict(0, 0) == "inconclusive"
+
+
+def test_a_run_at_chance_did_not_learn():
+    chance = 0.1
+    assert not _learned({"epochs": [{"test_accuracy": 0.1135}], "chance": chance})
+    assert _learned({"epochs": [{"test_accuracy": 0.9}], "chance": chance})
