@@ -12,6 +12,7 @@ scores on the first ``test_limit`` test samples to keep evaluations cheap).
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+SUMMARY = "summary.json"  # written by a run that finished
+CONFIG = "config.json"
 
 
 @dataclass(frozen=True)
@@ -103,26 +107,48 @@ def eval_curve(folder: str) -> tuple[list[float], list[float]]:
     return [float(r["step"]) for r in evals], [float(r["test_accuracy"]) for r in evals]
 
 
+def _simulate(cfg: AsyncConfig, problem: Problem, folder: str) -> dict[str, Any] | None:
+    """Run the simulation into a fresh ``folder``; None when it diverged."""
+    _clear_run_folder(Path(folder))
+    try:
+        return run_simulation(cfg, problem, folder)
+    except (NonFiniteRecordError, NonFiniteError) as err:
+        logger.warning("%s diverged: %s", folder, err)
+        return None
+
+
 def _clear_run_folder(path: Path) -> None:
     """Remove an earlier run of this experiment from ``path`` (only a run folder is removed)."""
     if (path / "config.json").is_file():
         shutil.rmtree(path)
 
 
-def simulate_run(cfg: AsyncConfig, problem: Problem, folder: str) -> dict[str, Any]:
+def _finished_before(cfg: AsyncConfig, problem: Problem, path: Path) -> dict[str, Any] | None:
+    """The summary of a finished simulation of exactly ``cfg`` and ``problem`` in ``path``."""
+    if not (path / SUMMARY).is_file() or not (path / CONFIG).is_file():
+        return None
+    expected = {"mode": "sim", **cfg.to_record(), "problem": problem.to_record()}
+    stored = json.loads((path / CONFIG).read_text())
+    if stored != json.loads(json.dumps(expected)):
+        return None
+    return json.loads((path / SUMMARY).read_text())
+
+
+def simulate_run(
+    cfg: AsyncConfig, problem: Problem, folder: str, reuse: bool = False
+) -> dict[str, Any]:
     """One simulated run into ``folder``: its summary, accuracy curve and whether it diverged.
 
     A run whose model or residual stops being finite is stopped by the run folder (which
     refuses non-finite records) or by the worker's checks; that is an outcome of the study,
     not a failure of the experiment: it comes back with ``diverged`` True, ``summary`` None
-    and the evaluations made before it diverged.
+    and the evaluations made before it diverged. ``reuse``: a folder that already holds a
+    finished simulation of the same config is read back (the simulator is deterministic, so
+    running it again would give the same records).
     """
-    _clear_run_folder(Path(folder))
-    try:
-        summary = run_simulation(cfg, problem, folder)
-    except (NonFiniteRecordError, NonFiniteError) as err:
-        logger.warning("%s diverged: %s", folder, err)
-        summary = None
+    summary = _finished_before(cfg, problem, Path(folder)) if reuse else None
+    if summary is None:
+        summary = _simulate(cfg, problem, folder)
     updates, accuracy = eval_curve(folder)
     return {
         "summary": summary,

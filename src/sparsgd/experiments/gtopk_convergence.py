@@ -175,10 +175,10 @@ EXPERIMENT = Experiment(
     title="Convergence of dense, Top-k and gTop-k S-SGD (ICDCS 2019)",
     summary="dense vs Top-k vs gTop-k S-SGD, 4 workers, density 0.001: FNN-3 and LeNet-5 "
     "on MNIST, ResNet-20 on Fashion-MNIST, reduced LSTM on PTB",
-    full_minutes=70,
-    estimate="estimated from step times measured here on the shared cores: LeNet-5 about "
-    "0.17 s per S-SGD step of 4 workers (3 methods x 4 epochs x 469 steps: 16 min, FNN-3 "
-    "alike), ResNet-20 about 1 s per step (3 methods x 1 epoch: 23 min), LSTM about 10 min",
+    full_minutes=40,
+    estimate="measured: 37 min for 4 tasks x 3 methods on 4 workers (FNN-3, LeNet-5: 4 MNIST "
+    "epochs; ResNet-20: 1 Fashion-MNIST epoch; LSTM: 4 epochs of 300k PTB tokens) on 2 cores "
+    "shared with other work",
     default_seeds=1,
     configure=convergence_config,
     execute=run_convergence,

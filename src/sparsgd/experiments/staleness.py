@@ -150,7 +150,7 @@ def run_staleness(cfg: StalenessConfig, ctx: RunContext) -> Outcome:
                     setting.apply(_base(cfg, task, seed), cfg.worker_time)
                 )
                 folder = str(ctx.run_dir(task.model, setting.label, f"{method}-seed{seed}"))
-                result = simulate_run(run_cfg, problem_s, folder)
+                result = simulate_run(run_cfg, problem_s, folder, reuse=ctx.reuse)
                 result.update(chance=1.0 / bundle.num_classes, steps=task.steps)
                 by_cell.setdefault((setting.label, method), []).append(result)
     return staleness_outcome(cfg, runs, ctx)
@@ -161,9 +161,9 @@ EXPERIMENT = Experiment(
     title="Sparsification under staleness: simulated asynchronous SGD (Candela et al. 2019)",
     summary="vanilla vs sparsified ASGD (Top-k/random-k, memory or not) vs staleness-aware "
     "rate, dampening, DC-ASGD at mean staleness 0-32, LeNet-5 and FNN-3 on MNIST, simulator",
-    full_minutes=65,
-    estimate="estimated: 2 networks x 70 (staleness, method) cells x 3 seeds x 300 updates, "
-    "about 30 ms per simulated update on an idle core (one process)",
+    full_minutes=60,
+    estimate="measured: 60 min for 2 networks x 70 (staleness, method) cells x 3 seeds x 300 "
+    "updates (one process, one torch thread) on 2 cores shared with other work",
     default_seeds=3,
     configure=staleness_config,
     execute=run_staleness,
