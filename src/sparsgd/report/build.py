@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sparsgd.experiments.registry import EXPERIMENTS
 from sparsgd.experiments.results import Results, load_results
-from sparsgd.report.markdown import findings_table, markdown_table, results_section
+from sparsgd.report.markdown import markdown_table, results_section
 
 __all__ = ["build_report"]
 
@@ -49,10 +49,10 @@ def _figure_prefixes(results: list[Results], folders: list[Path], out: Path | No
 
 def _overview(results: list[Results]) -> str:
     rows = [
-        [r.experiment, r.mode, len(r.seeds), round(r.wall_seconds / 60, 1), r.started]
+        [r.experiment, r.mode, len(r.seeds), _minutes(r), r.started, r.machine.get("cpu")]
         for r in results
     ]
-    text = markdown_table(["experiment", "mode", "seeds", "minutes", "started (UTC)"], rows)
+    text = markdown_table(["experiment", "mode", "seeds", "minutes", "started (UTC)", "CPU"], rows)
     missing = [name for name in EXPERIMENTS if name not in {r.experiment for r in results}]
     if missing:
         text += (
@@ -63,13 +63,26 @@ def _overview(results: list[Results]) -> str:
     return text
 
 
+def _minutes(r: Results) -> str:
+    minutes = f"{r.wall_seconds / 60:.1f}"
+    if "--reuse" in r.command.split():
+        return f"{minutes} (--reuse: finished runs read back, not rerun)"
+    return minutes
+
+
 def _claims(results: list[Results]) -> str:
-    parts = []
-    for r in results:
-        if r.findings and r.mode == "full":
-            parts.append(findings_table(r.findings, r.experiment))
+    rows = [
+        [r.experiment, f.claim, f.verdict, f.evidence]
+        for r in results
+        if r.mode == "full"
+        for f in r.findings
+    ]
     smoke = [r.experiment for r in results if r.mode == "smoke" and r.findings]
-    text = "\n\n".join(parts) if parts else "No full-mode result holds a finding yet."
+    text = (
+        markdown_table(["experiment", "claim", "verdict here", "evidence"], rows)
+        if rows
+        else "No full-mode result holds a finding yet."
+    )
     if smoke:
         text += (
             "\n\nLeft out here because they ran in smoke mode only (not results): "
