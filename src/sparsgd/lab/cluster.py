@@ -15,8 +15,12 @@ The layout (every name carries the lab's unique id, so two labs on one machine n
 lab exists in the host namespace, no node has a default route, so the nodes can reach each
 other and nothing else (traffic only between the lab's namespaces). 198.18.0.0/15 is the
 address block set aside for network benchmarks (RFC 2544).
-(4) Teardown deletes the namespaces (a namespace's deletion removes its veth ends and their
-shaping); it runs on every exit of the ``with`` block and is idempotent.
+(4) Each node gets its own hosts file, /etc/netns/<namespace>/hosts, which ``ip netns exec``
+puts in place of /etc/hosts for programs on that node: ``node0`` ... ``node<P-1>`` name the
+nodes, and this machine's host name resolves to the node's own address instead of loopback,
+so a rendezvous that advertises the host name (torchrun's c10d backend) reaches the node.
+(5) Teardown deletes the namespaces (a namespace's deletion removes its veth ends and their
+shaping) and the hosts files; it runs on every exit of the ``with`` block and is idempotent.
 
 It emulates bandwidth, not latency: tbf queues packets to hold the rate, but adds no delay of
 its own beyond queueing (netem, which adds latency, is not available in every kernel). A veth
@@ -35,6 +39,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +63,7 @@ MIN_RATE_BPS = 1_000_000  # 1 Mbit/s: below this a step of any model takes minut
 MAX_RATE_BPS = 100_000_000_000  # 100 Gbit/s: beyond what a veth on 2 cores can carry anyway
 TBF_LATENCY = "100ms"  # queue bound of tbf: packets wait at most this long, then drop
 COMMAND_TIMEOUT_S = 20.0  # one ip/tc call; they take milliseconds
+NETNS_ETC = Path("/etc/netns")  # ip netns exec binds NETNS_ETC/<namespace>/* over /etc/*
 _UNITS = {"kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}
 
 
@@ -150,6 +156,7 @@ class Cluster:
         self.hub = f"{base}-hub"
         self.nodes = [Node(i, f"{base}-n{i}", f"{SUBNET}.{i + 1}") for i in range(nodes)]
         self._created: list[str] = []
+        self._etc: list[Path] = []
 
     def __enter__(self) -> Cluster:
         missing = missing_requirements()
@@ -181,7 +188,17 @@ class Cluster:
             self._ip(self.hub, "link", "set", port, "up")
             self._shape(node.namespace, node.interface)  # (1)
             self._shape(self.hub, port)  # (2)
+            self._write_hosts(node)  # (4)
         log.info("lab %s: %d nodes at %s", self.lab_id, len(self.nodes), self.rate)
+
+    def _write_hosts(self, node: Node) -> None:
+        folder = NETNS_ETC / node.namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        self._etc.append(folder)
+        lines = ["127.0.0.1 localhost"]
+        lines += [f"{peer.address} node{peer.rank}" for peer in self.nodes if peer != node]
+        lines.append(f"{node.address} node{node.rank} {socket.gethostname()}")
+        (folder / "hosts").write_text("\n".join(lines) + "\n")
 
     def _add_namespace(self, name: str) -> None:
         _run(["ip", "netns", "add", name], check=True)
@@ -198,7 +215,9 @@ class Cluster:
         _run(["ip", "-n", namespace, *args], check=True)
 
     def close(self) -> None:
-        """Delete every namespace this lab created (4); safe to call twice."""
+        """Delete every namespace and hosts file this lab created (5); safe to call twice."""
+        while self._etc:
+            shutil.rmtree(self._etc.pop(), ignore_errors=True)
         while self._created:
             name = self._created.pop()
             result = _run(["ip", "netns", "delete", name], check=False)
