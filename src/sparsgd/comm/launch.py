@@ -201,7 +201,9 @@ class Group:
             time.sleep(POLL_S)
         return first_failed, set()
 
-    def _stop_late(self, first_failed: int | None, lingered: bool, deadline_s: float | None) -> set[int]:
+    def _stop_late(
+        self, first_failed: int | None, lingered: bool, deadline_s: float | None
+    ) -> set[int]:
         stopped = stop_children(self.children, signal.SIGTERM)
         ranks = sorted(stopped)
         if first_failed is not None:

@@ -1,4 +1,4 @@
-"""Where the ranks of one launch run and how long they may take: :class:`Host`, :class:`LaunchOptions`.
+"""Where the ranks of one launch run and how long they may take: Host, LaunchOptions.
 
     LaunchOptions()                                  # P local ranks, 127.0.0.1, gloo on ``lo``
     LaunchOptions(address="10.0.0.254", hosts=(      # a rank per network namespace
@@ -72,9 +72,7 @@ class LaunchOptions:
         if not self.address:
             raise ValueError("address must name the rendezvous host; got ''")
         if self.hosts and len(self.hosts) != world:
-            raise ValueError(
-                f"hosts must hold one Host per rank ({world}); got {len(self.hosts)}"
-            )
+            raise ValueError(f"hosts must hold one Host per rank ({world}); got {len(self.hosts)}")
         bad = [r for r in self.required or () if not 0 <= r < world]
         if bad:
             raise ValueError(f"required ranks must be in [0, {world}); got {bad}")

@@ -87,7 +87,9 @@ def start_child(rank: int, command: Sequence[str], env: Mapping[str, str]) -> Ch
     return Child(rank, process)
 
 
-def stop_children(children: Sequence[Child], signum: int, grace_s: float = STOP_GRACE_S) -> set[int]:
+def stop_children(
+    children: Sequence[Child], signum: int, grace_s: float = STOP_GRACE_S
+) -> set[int]:
     """(3) Signal the living children, wait up to ``grace_s``, then SIGKILL; returns their ranks.
 
     Every child has ended (and is reaped) when this returns.
@@ -101,7 +103,9 @@ def stop_children(children: Sequence[Child], signum: int, grace_s: float = STOP_
         time.sleep(POLL_S)
     for child in children:
         if child.is_alive():
-            logger.warning("rank %d ignored signal %d for %.1f s; killing it", child.rank, signum, grace_s)
+            logger.warning(
+                "rank %d ignored signal %d for %.1f s; killing it", child.rank, signum, grace_s
+            )
         child.signal_group(signal.SIGKILL)  # also whatever the child started and left behind
     for child in children:
         with contextlib.suppress(subprocess.TimeoutExpired):
