@@ -9,8 +9,9 @@ network namespace, another user) can wrap it. The rank:
 (2) reads the job file: first the launcher's import setup (``sys.path``, working folder, main
     module: what ``multiprocessing`` hands its spawned children), then the pickled
     :class:`ChildJob`, whose ``fn`` is found by module and name like any pickled function;
-(3) turns SIGTERM and SIGINT into a quiet exit with code ``128 + signal`` (finally blocks run,
-    no traceback: the launcher asked it to stop);
+(3) turns SIGTERM and SIGINT into a quiet exit with code ``128 + signal``: ``fn``'s finally
+    blocks run, then the process ends at once, without leaving the group (its helper threads
+    may still be in a receive) and without a traceback from any thread: the launcher asked;
 (4) connects to the launcher's ``TCPStore`` and joins the default group (gloo, or NCCL on CUDA),
     with ``timeout_s`` on every collective, so a lost peer raises instead of blocking;
 (5) runs ``fn(ctx, *args)`` and leaves its record: the result, or the traceback with the
@@ -26,6 +27,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -91,8 +93,20 @@ def _read_job(path: str) -> ChildJob:
     return job
 
 
+def _quiet(args: threading.ExceptHookArgs) -> None:
+    """A helper thread failing while its rank is being stopped: expected, not reported."""
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
+    threading.excepthook = _quiet
     raise _Stopped(signum)
+
+
+def _exit_stopped(stopped: _Stopped) -> NoReturn:
+    """(3) End now: the launcher is stopping every rank, so nobody waits for this one."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + stopped.signum)
 
 
 def run_rank(job: ChildJob, rank: int) -> int:
@@ -111,6 +125,8 @@ def run_rank(job: ChildJob, rank: int) -> int:
         ctx = WorkerContext(rank, job.world_size, rank, device, backend, "sparsgd", store)
         try:
             result = job.fn(ctx, *job.args)  # (5)
+        except _Stopped as stopped:
+            _exit_stopped(stopped)
         except BaseException:
             failed_at = time.time()
             raise
@@ -119,7 +135,7 @@ def run_rank(job: ChildJob, rank: int) -> int:
         write_record(record_path(job.records, rank), {"result": result})
         return 0
     except _Stopped as stopped:
-        return 128 + stopped.signum
+        _exit_stopped(stopped)
     except BaseException:
         stamp = time.time() if failed_at is None else failed_at
         error = {"error": traceback.format_exc(), "failed_at": stamp}
