@@ -8,8 +8,8 @@ import json
 import pytest
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.launcher import AsyncRun, run_async
 from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.real_run import AsyncRun, run_async
 from sparsgd.cli.main import main
 from sparsgd.runs import RunDir, RunDirError, load_checkpoint
 

@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 
 from sparsgd.comm import COLLECTIVES, make_collective
+from sparsgd.comm.launch import WorkerContext
 from sparsgd.compress import make_compressor
 from sparsgd.compress.checks import NonFiniteError
 
@@ -46,8 +47,9 @@ def gradient(world: int, rank: int, step: int, numel: int) -> torch.Tensor:
     return torch.randn(numel, generator=gen)
 
 
-def run_every_collective(rank: int, world: int) -> dict[str, list[dict]]:
+def run_every_collective(ctx: WorkerContext) -> dict[str, list[dict]]:
     """For every group of GROUPS this rank belongs to, every spec and collective: STEPS steps."""
+    rank = ctx.rank
     out: dict[str, list[dict]] = {}
     for size, members in GROUPS.items():
         group = None if members is None else dist.new_group(members)  # every rank must call it
@@ -108,8 +110,9 @@ def _bad_cases(rank: int) -> dict[str, tuple[torch.Tensor, float]]:
     }
 
 
-def run_bad_inputs(rank: int, world: int) -> dict[str, dict]:
+def run_bad_inputs(ctx: WorkerContext) -> dict[str, dict]:
     """Each case on each collective: the error this rank got, then a valid call's total."""
+    rank = ctx.rank
     out = {}
     good = torch.arange(BAD_NUMEL, dtype=torch.float32) - rank
     for name in COLLECTIVES:
@@ -128,15 +131,16 @@ def run_bad_inputs(rank: int, world: int) -> dict[str, dict]:
 # --- the launcher itself -------------------------------------------------------------------
 
 
-def fail_on_rank_1(rank: int, world: int) -> int:
+def fail_on_rank_1(ctx: WorkerContext) -> int:
     """Rank 1 raises at once; the others wait in a barrier that can never complete."""
+    rank = ctx.rank
     if rank == 1:
         raise ZeroDivisionError("injected failure on rank 1")
     dist.barrier()
     return rank
 
 
-def sleep_forever(rank: int, world: int) -> None:
+def sleep_forever(ctx: WorkerContext) -> None:
     import time
 
     time.sleep(3600)
@@ -170,9 +174,10 @@ COMPRESSOR_BAD_RANK = 1
 F16_TOO_LARGE = 1e5  # above float16's largest finite value, 65504
 
 
-def run_compressor_failures(rank: int, world: int) -> dict[str, dict]:
+def run_compressor_failures(ctx: WorkerContext) -> dict[str, dict]:
     """topk_allgather whose compressor raises on one rank: the error every rank got, then a
     valid call's total (the group must still work); and a call where every set is empty."""
+    rank = ctx.rank
     good = torch.arange(BAD_NUMEL, dtype=torch.float32) - rank
     big = good.clone()
     big[0] = F16_TOO_LARGE

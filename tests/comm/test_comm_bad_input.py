@@ -10,12 +10,13 @@ import torch
 import torch.distributed as dist
 
 from sparsgd.comm import COLLECTIVES, make_collective
-from sparsgd.comm.local_group import run_local_group
+from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress import make_compressor
 from sparsgd.sim.collectives import simulate
 
 BAD_WORLD = 3
 GROUP_TIMEOUT_S = 120.0  # far above what 3 processes need; a hang must fail, not block
+OPTIONS = LaunchOptions(timeout_s=GROUP_TIMEOUT_S, threads=1)
 
 # case -> (error type on every rank, pattern in the error of the rank that was wrong (None:
 # like the others), pattern on the other ranks)
@@ -36,7 +37,7 @@ WRONG_RANK = {"numel": 2, "density": 1, "k": 0, "nonfinite": 1, "shape": 0, "dty
 
 @pytest.fixture(scope="module")
 def outcomes() -> list[dict]:
-    return run_local_group(cw.run_bad_inputs, BAD_WORLD, timeout_s=GROUP_TIMEOUT_S)
+    return launch(cw.run_bad_inputs, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S)
 
 
 @pytest.mark.multiprocess
@@ -102,7 +103,9 @@ COMPRESSOR_FAILURES = {
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 def test_a_compressor_raising_on_one_rank_raises_everywhere_without_a_hang():
-    outcomes = run_local_group(cw.run_compressor_failures, BAD_WORLD, timeout_s=GROUP_TIMEOUT_S)
+    outcomes = launch(
+        cw.run_compressor_failures, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S
+    )
     goods = [o["all_empty"]["p"] for o in outcomes]  # each rank's valid input
     for case, (own, others) in COMPRESSOR_FAILURES.items():
         for rank, outcome in enumerate(outcomes):

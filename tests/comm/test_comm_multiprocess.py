@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from sparsgd.comm import COLLECTIVES
-from sparsgd.comm.local_group import run_local_group
+from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress import make_compressor
 from sparsgd.compress.checks import k_from_density
 from sparsgd.compress.message import dense_bytes, message_bytes
@@ -39,7 +39,8 @@ CASES = [(size, spec, name) for size in cw.GROUPS for spec in cw.SPECS for name 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, list[list[dict]]]:
     """key "P/spec/collective" -> [rank 0's steps, ..., rank P-1's steps] (group rank order)."""
-    by_global = run_local_group(cw.run_every_collective, cw.WORLD, timeout_s=GROUP_TIMEOUT_S)
+    options = LaunchOptions(timeout_s=GROUP_TIMEOUT_S, threads=1)
+    by_global = launch(cw.run_every_collective, cw.WORLD, (), options, deadline_s=GROUP_TIMEOUT_S)
     out = {}
     for size, members in cw.GROUPS.items():
         ranks = range(cw.WORLD) if members is None else sorted(members)

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
-from sparsgd.sync.launch import WorkerContext
-
-
-def allreduce_ranks(ctx: WorkerContext, out: str) -> None:
-    """Every rank sums the ranks and writes what it saw to OUT/rank-<r>.json."""
-    x = torch.tensor([float(ctx.rank)])
-    dist.all_reduce(x)
-    record = {"rank": ctx.rank, "world": ctx.world_size, "sum": x.item(), "by": ctx.launched_by}
-    (Path(out) / f"rank-{ctx.rank}.json").write_text(json.dumps(record))
-
-
-def crash_on_rank_1(ctx: WorkerContext, out: str) -> None:
-    """Rank 1 raises; the others block in a collective that can never complete."""
-    if ctx.rank == 1:
-        raise ZeroDivisionError("injected failure on rank 1")
-    dist.barrier()
-    (Path(out) / f"rank-{ctx.rank}-passed-barrier").write_text("should not happen")
-
+from sparsgd.comm.launch import WorkerContext
 
 # -- SyncSGD on a tiny regression problem, shared by the worker and the one-process reference --
 TINY_IN, TINY_OUT, TINY_BATCH = 6, 4, 8

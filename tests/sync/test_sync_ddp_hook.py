@@ -6,8 +6,8 @@ import pytest
 import sync_workers as w
 import torch
 
+from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.sync.ddp_hook import SparseHookState
-from sparsgd.sync.launch import launch
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 WORLD = 2
@@ -20,7 +20,7 @@ ROUNDING_TOL = 1e-6
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp_hook")
-    launch(w.ddp_hook_run, str(out), WORLD, timeout_s=COLLECTIVE_TIMEOUT_S)
+    launch(w.ddp_hook_run, WORLD, (str(out),), LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S))
     return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
 
 

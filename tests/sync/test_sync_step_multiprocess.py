@@ -7,10 +7,10 @@ import sync_workers as w
 import torch
 
 from sparsgd.comm import COLLECTIVES
+from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress import make_memory
 from sparsgd.sim.collectives import simulate
 from sparsgd.sync.flatten import flat_grad, flat_params, write_grad_
-from sparsgd.sync.launch import launch
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0
@@ -43,7 +43,7 @@ def reference(name: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("syncsgd")
-    launch(w.sync_sgd_run, str(out), WORLD, timeout_s=COLLECTIVE_TIMEOUT_S)
+    launch(w.sync_sgd_run, WORLD, (str(out),), LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S))
     return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
 
 

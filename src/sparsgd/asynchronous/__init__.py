@@ -9,9 +9,9 @@ are shared with the one-process simulator, :mod:`sparsgd.sim.sim_run`. See docs/
 """
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.launcher import AsyncRun, AsyncRunFailed, run_async
 from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
 from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.real_run import AsyncRun, run_async
 from sparsgd.asynchronous.server_state import Applied, RejectedPush, ServerState
 
 __all__ = [
@@ -19,7 +19,6 @@ __all__ = [
     "Applied",
     "AsyncConfig",
     "AsyncRun",
-    "AsyncRunFailed",
     "PolicySettings",
     "Problem",
     "RejectedPush",

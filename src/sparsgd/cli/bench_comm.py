@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from sparsgd.comm import COLLECTIVES, make_collective
-from sparsgd.comm.local_group import run_local_group
+from sparsgd.comm.launch import LaunchOptions, WorkerContext, launch
 from sparsgd.compress.checks import k_from_density
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -77,10 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def bench_worker(
-    rank: int, world: int, numel: int, density: float, repeats: int, seed: int
+    ctx: WorkerContext, numel: int, density: float, repeats: int, seed: int
 ) -> dict[str, list[list[float]]]:
     """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + rank)
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
     out = {}
     for name in COLLECTIVES:
@@ -120,12 +120,12 @@ def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, fl
 
 def run(args: argparse.Namespace) -> int:
     k = k_from_density(args.density, args.numel)
-    per_rank = run_local_group(
+    per_rank = launch(
         bench_worker,
         args.workers,
-        args=(args.numel, args.density, args.repeats, args.seed),
-        timeout_s=float(args.timeout),
-        threads=args.threads,
+        (args.numel, args.density, args.repeats, args.seed),
+        LaunchOptions(timeout_s=float(args.timeout), threads=args.threads),
+        deadline_s=float(args.timeout),
     )
     rows = summarise(per_rank)
     if args.json:

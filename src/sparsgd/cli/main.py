@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from sparsgd.comm.launch import Interrupted
+
 __all__ = ["build_parser", "main"]
 
 # name -> module; nested groups (``bench select``) map to a dict of their own.
@@ -73,7 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         (getattr(args, "_group", None) or parser).print_help()
         return 2
-    return int(run(args) or 0)
+    try:
+        return int(run(args) or 0)
+    except Interrupted as stop:  # the launcher forwarded it to every rank and stopped them
+        print(f"sparsgd: {stop}", file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print("sparsgd: stopped by SIGINT", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -31,13 +31,13 @@ from typing import Any
 from tqdm import tqdm
 
 from sparsgd.cli import train_async
+from sparsgd.comm.launch import WorkerFailed
 from sparsgd.compress import MEMORIES
 from sparsgd.data import DATASETS
 from sparsgd.models import MODELS
 from sparsgd.runs import RunDirError
 from sparsgd.runs.tensorboard import require_tensorboard
 from sparsgd.sync.config import TOPK_SELECTIONS, SyncConfig
-from sparsgd.sync.launch import WorkerFailed
 from sparsgd.sync.train import RESUME_OVERRIDES, resume, train
 
 __all__ = ["HELP", "add_arguments", "run"]

@@ -30,11 +30,12 @@ from typing import Any
 import torch
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.launcher import AsyncRunFailed, run_async
 from sparsgd.asynchronous.policies import POLICIES
 from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.real_run import run_async
 from sparsgd.asynchronous.spec import describe_kinds
 from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
+from sparsgd.comm.launch import WorkerFailed
 from sparsgd.runs import RunDir, RunDirError
 from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sim.sim_run import run_simulation
@@ -298,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
             summary = run_simulation(cfg, problem, out, args.resume is not None, args.overwrite)
         else:
             summary = run_async(cfg, problem, out, args.resume is not None, args.overwrite)
-    except AsyncRunFailed as err:
+    except WorkerFailed as err:
         print(
             f"sparsgd train: the parameter server failed, the run stopped.\n{err}", file=sys.stderr
         )

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.launcher import AsyncRun
+from sparsgd.asynchronous.real_run import AsyncRun
 from sparsgd.experiments.async_real_report import async_real_outcome
 from sparsgd.experiments.async_setup import (
     METHODS,

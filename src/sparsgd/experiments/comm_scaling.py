@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 
 from sparsgd.cli.bench_comm import bench_worker, summarise
-from sparsgd.comm.local_group import run_local_group
+from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress.checks import k_from_density
 from sparsgd.experiments.comm_scaling_model import efficiency_rows, model_rows, scaling_findings
 from sparsgd.experiments.cost_model import MODELLED, aggregation_seconds
@@ -89,12 +89,12 @@ def _measure(cfg: CommScalingConfig, seeds: tuple[int, ...]) -> dict[str, dict[i
     for p in cfg.workers:
         for seed in seeds:
             logger.info("comm-scaling: measuring P=%d, seed %d", p, seed)
-            per_rank = run_local_group(
+            per_rank = launch(
                 bench_worker,
                 p,
-                args=(cfg.numel, cfg.density, cfg.repeats, seed),
-                timeout_s=cfg.timeout_s,
-                threads=cfg.threads,
+                (cfg.numel, cfg.density, cfg.repeats, seed),
+                LaunchOptions(timeout_s=cfg.timeout_s, threads=cfg.threads),
+                deadline_s=cfg.timeout_s,
             )
             for row in summarise(per_rank):
                 cell = out[str(row["collective"])].setdefault(p, {"ms": [], "bytes": 0})

@@ -21,9 +21,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sparsgd.comm.launch import LaunchOptions, WorkerContext, WorkerFailed, launch
 from sparsgd.runs import RunDir
 from sparsgd.sync.config import SyncConfig
-from sparsgd.sync.launch import WorkerContext, WorkerFailed, launch
 from sparsgd.sync.train import prepare
 from sparsgd.sync.trainer import TrainJob, train_worker
 
@@ -125,11 +125,13 @@ def run_sync_batch(
         try:
             launch(
                 _train_all,
-                tuple(jobs[i] for i in pending),
                 first.workers,
-                device=first.device,
-                timeout_s=first.timeout_s,
-                setup=_rank0_logs if verbose else None,
+                (tuple(jobs[i] for i in pending),),
+                LaunchOptions(
+                    device=first.device,
+                    timeout_s=first.timeout_s,
+                    setup=_rank0_logs if verbose else None,
+                ),
             )
             pending = []
         except WorkerFailed as err:

@@ -6,13 +6,13 @@
 One step on every rank: flat gradient -> error feedback -> collective -> averaged gradient ->
 torch.optim.SGD (momentum and weight decay after aggregation); see :mod:`sparsgd.sync.step`.
 The loop, run folder and checkpoints are in :mod:`sparsgd.sync.trainer`, the launcher
-(spawned workers or torchrun) in :mod:`sparsgd.sync.launch`, and a DDP communication hook for
+(spawned workers or torchrun) in :mod:`sparsgd.comm.launch`, and a DDP communication hook for
 your own scripts in :mod:`sparsgd.sync.ddp_hook`. Guide: docs/training.md.
 """
 
+from sparsgd.comm.launch import WorkerContext, WorkerFailed, launch
 from sparsgd.sync.config import METHODS, SyncConfig, check_config
 from sparsgd.sync.ddp_hook import SparseHookState, sparse_allreduce_hook
-from sparsgd.sync.launch import WorkerContext, WorkerFailed, launch
 from sparsgd.sync.step import StepStats, SyncSGD
 from sparsgd.sync.train import resume, train
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from sparsgd.comm import make_collective
+from sparsgd.comm.launch import WorkerContext
 from sparsgd.compress import Compressor, DensitySchedule, make_compressor, make_memory
 from sparsgd.data import DatasetBundle, load_dataset, shard, split_size
 from sparsgd.models import ModelSpec, build_model
@@ -35,7 +36,6 @@ from sparsgd.sync.batches import (
 )
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.flatten import trainable
-from sparsgd.sync.launch import WorkerContext
 from sparsgd.sync.replicas import derive_seed
 from sparsgd.sync.schedule import LrSchedule
 from sparsgd.sync.step import SyncSGD

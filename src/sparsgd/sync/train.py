@@ -22,10 +22,11 @@ from typing import Any
 
 import torch
 
+from sparsgd.comm.launch import LaunchOptions, launch
+from sparsgd.comm.worker_env import run_under_torchrun, torchrun_env
 from sparsgd.runs import RunDir
 from sparsgd.sync.build import load_bundle
 from sparsgd.sync.config import SyncConfig, check_config, check_fits_data, config_from_dict
-from sparsgd.sync.launch import launch, run_under_torchrun, torchrun_env
 from sparsgd.sync.trainer import TrainJob, train_worker
 
 __all__ = ["RESUME_OVERRIDES", "check_device", "prepare", "resume", "train"]
@@ -74,15 +75,13 @@ def _execute(
         config = prepare(config, resume, overwrite)
     job = TrainJob(config, resume)
     if env is not None:
-        run_under_torchrun(train_worker, job, config.device, config.timeout_s)  # (3)
+        run_under_torchrun(train_worker, (job,), config.device, config.timeout_s)  # (3)
         return RunDir(config.out, resume=True).read_summary() if env.rank == 0 else {}
     launch(
         train_worker,
-        job,
         config.workers,
-        device=config.device,
-        timeout_s=config.timeout_s,
-        setup=setup,
+        (job,),
+        LaunchOptions(device=config.device, timeout_s=config.timeout_s, setup=setup),
     )
     return RunDir(config.out, resume=True).read_summary()  # (4)
 

@@ -30,12 +30,12 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from sparsgd.comm.launch import WorkerContext
 from sparsgd.runs import RunDir, load_checkpoint
 from sparsgd.runs.tensorboard import TensorBoardLog
 from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
 from sparsgd.sync.config import SyncConfig
-from sparsgd.sync.launch import WorkerContext
 from sparsgd.sync.replicas import broadcast_buffers_, check_replicas, derive_seed
 from sparsgd.sync.report import Tally, build_summary, epoch_line, gather_tallies, tally_record
 
@@ -53,7 +53,7 @@ class TrainJob:
 
 
 def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
-    """Entry point of every rank (spawned by ``sync.launch`` or started by torchrun)."""
+    """Entry point of every rank (started by ``comm.launch`` or by torchrun)."""
     started = time.perf_counter()
     shared: list[Any] = [job if ctx.rank == 0 else None]
     dist.broadcast_object_list(shared, src=0)  # rank 0's config is the run's config
