@@ -13,7 +13,7 @@ import pytest
 
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.launcher import AsyncRun
-from sparsgd.asynchronous.problem import Problem
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 

@@ -14,8 +14,8 @@ import torch.multiprocessing as torch_mp
 from async_scripted import Script, message, run
 
 from sparsgd.asynchronous.config import AsyncConfig, build_server_state
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.runs import RunDir, load_checkpoint
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(120)]
 

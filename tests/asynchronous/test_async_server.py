@@ -9,9 +9,9 @@ import pytest
 
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.launcher import AsyncRun, run_async
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.cli.main import main
 from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 

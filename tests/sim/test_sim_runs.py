@@ -12,14 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
-from sparsgd.asynchronous.batch_stream import BatchStream
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.compress.memory import make_memory
 from sparsgd.compress.registry import make_compressor
 from sparsgd.runs import RunDir, load_checkpoint
 from sparsgd.sim.sim_run import build_simulation, run_simulation
+from sparsgd.worker.batches import BatchStream
+from sparsgd.worker.problem import Problem
+from sparsgd.worker.seeds import generator_for
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,8 +9,8 @@ import torch
 from sparsgd.comm import COLLECTIVES
 from sparsgd.compress import make_memory
 from sparsgd.sim.collectives import simulate
-from sparsgd.sync.flatten import flat_grad, flat_params, write_grad_
 from sparsgd.sync.launch import launch
+from sparsgd.worker.flat_model import flat_grad, flat_params, write_grad_
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0

@@ -11,8 +11,8 @@ are shared with the one-process simulator, :mod:`sparsgd.sim.sim_run`. See docs/
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.launcher import AsyncRun, AsyncRunFailed, run_async
 from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.server_state import Applied, RejectedPush, ServerState
+from sparsgd.worker.problem import Problem
 
 __all__ = [
     "POLICIES",

@@ -15,15 +15,15 @@ from typing import Any
 
 from torch import Tensor
 
-from sparsgd.asynchronous.flat_model import FlatModel
 from sparsgd.asynchronous.gradient_worker import GradientWorker
 from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
-from sparsgd.asynchronous.seeds import derive_seed
 from sparsgd.asynchronous.server_state import ServerState
 from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
 from sparsgd.compress.checks import check_density
 from sparsgd.compress.memory import MEMORIES, make_memory
 from sparsgd.compress.registry import COMPRESSORS, make_compressor
+from sparsgd.worker.flat_model import FlatModel
+from sparsgd.worker.seeds import derive_seed
 
 __all__ = ["MODES", "AsyncConfig", "build_gradient_worker", "build_server_state"]
 

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sparsgd.asynchronous.batch_stream import BatchStream
-from sparsgd.asynchronous.flat_model import FlatModel
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import Memory
 from sparsgd.compress.message import SparseMessage, index_dtype
+from sparsgd.worker.batches import BatchStream
+from sparsgd.worker.flat_model import FlatModel
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["GradientWorker", "Push"]
 

@@ -30,10 +30,10 @@ import torch.distributed as dist
 import torch.multiprocessing as torch_mp
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.server import START_VERSION_KEY, serve
 from sparsgd.asynchronous.worker import run_worker
 from sparsgd.runs import RunDir, RunDirError
+from sparsgd.worker.problem import Problem
 
 __all__ = ["AsyncRun", "AsyncRunFailed", "run_async"]
 

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.config import AsyncConfig, build_gradient_worker
-from sparsgd.asynchronous.problem import Problem
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.asynchronous.speed import Pace, make_time_distribution
 from sparsgd.comm.ps_transport import Frame, PSEndpoint
+from sparsgd.worker.problem import Problem
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["ProtocolError", "WorkerReport", "checksum", "run_worker"]
 

@@ -24,12 +24,12 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import TimeDistribution
 from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.sim.network_clock import Link, NetworkModel
 from sparsgd.sim.staleness import StalenessDistribution
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["DrawnStalenessSimulation"]
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker, Push
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.asynchronous.server_core import Replies, ServerCore
 from sparsgd.asynchronous.speed import TimeDistribution
 from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.compress.message import SparseMessage
 from sparsgd.sim.event_queue import EventQueue
 from sparsgd.sim.network_clock import Link, NetworkModel
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["WorkerSimulation"]
 

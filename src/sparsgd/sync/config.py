@@ -22,7 +22,7 @@ from typing import Any
 from sparsgd.compress import MEMORIES
 from sparsgd.data import DATASETS, DatasetBundle, split_size
 from sparsgd.models import LANGUAGE_MODELS, MODELS
-from sparsgd.sync.tasks import EVAL_COLUMNS
+from sparsgd.worker.tasks import EVAL_COLUMNS
 
 __all__ = [
     "DEVICES",
