@@ -1,7 +1,7 @@
 """One worker's step, the same code in a worker process and in the simulator.
 
 Given the model x it pulled (version t_w), worker w computes what it pushes
-(ALGORITHMS.md sections 2 and 4):
+(docs/algorithms.md, error feedback and staleness policies):
 
     batch   = stream.next()                     # (1) its own shard, its own generator
     g, loss = grad f(x; batch)                  # (2)
@@ -72,10 +72,10 @@ class GradientWorker:
         self.model = model
         self.inputs, self.targets = inputs, targets
         self.compressor, self.memory, self.density = compressor, memory, density
-        self.stream = BatchStream(
-            len(targets), batch_size, generator_for(seed, "worker", worker, "batches")
-        )
-        self.dropout = generator_for(seed, "worker", worker, "dropout")
+        # a worker process restarted at version r > 0 (a resumed run) draws fresh streams
+        keys = ("worker", worker) if restart == 0 else ("worker", worker, "restart", restart)
+        self.stream = BatchStream(len(targets), batch_size, generator_for(seed, *keys, "batches"))
+        self.dropout = generator_for(seed, *keys, "dropout")
         self.skipped_nonfinite = 0
         self.steps = 0
 

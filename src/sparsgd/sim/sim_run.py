@@ -18,7 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sparsgd.asynchronous.config import AsyncConfig, build_gradient_worker, build_server_state
+from sparsgd.asynchronous.build import build_gradient_worker, build_server_state
+from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
