@@ -14,10 +14,10 @@ import torch
 import torch.distributed as dist
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.server import serve
 from sparsgd.comm.ps_transport import HEADER_LEN, KINDS, TAG_HEADER, PSEndpoint
 from sparsgd.compress.message import SparseMessage
+from sparsgd.worker.problem import Problem
 
 NNZ = 5
 

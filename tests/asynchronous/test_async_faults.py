@@ -12,8 +12,8 @@ import time
 import pytest
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.real_run import AsyncRun
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 

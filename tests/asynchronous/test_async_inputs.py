@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.seeds import derive_seed, generator_for
 from sparsgd.asynchronous.speed import (
     TIME_DISTRIBUTIONS,
     Pace,
@@ -107,11 +106,3 @@ def test_pace_stretches_compute_time_by_the_slowdown():
     assert pace.extra_seconds(0.1) == pytest.approx(3 * 0.1 + 0.5)
     with pytest.raises(ValueError, match="slowdown must be finite and >= 1"):
         Pace(0.5, None, torch.Generator())
-
-
-def test_derived_seeds_are_stable_and_distinct():
-    assert derive_seed(0, "worker", 1) == derive_seed(0, "worker", 1)
-    seeds = {derive_seed(s, "worker", w) for s in range(3) for w in range(30)}
-    assert len(seeds) == 90
-    a = torch.rand(3, generator=generator_for(5, "x"))
-    assert torch.equal(a, torch.rand(3, generator=generator_for(5, "x")))

@@ -110,7 +110,7 @@ def test_staleness_zero_step_is_plain_sgd():
     g = torch.randn(D, generator=torch.Generator().manual_seed(2))
     state = ServerState(x0, make_policy("vanilla", PolicySettings(lr=LR)))
     version, _ = state.pull(0)
-    applied = state.apply_push(dense(g), version, worker=0)
+    applied = state.push(dense(g), version, worker=0)
     assert (applied.tau, applied.version, state.version) == (0, 1, 1)
     assert torch.equal(state.x, x0.add(g, alpha=-LR))  # torch.optim.SGD's own operation
 
@@ -119,20 +119,21 @@ def test_server_momentum_accumulates_eta_tau_times_d():
     x0 = torch.zeros(D)
     state = ServerState(x0, make_policy("vanilla", PolicySettings(lr=LR)), momentum=0.5)
     g1, g2 = torch.ones(D), 2 * torch.ones(D)
-    state.apply_push(dense(g1), 0)
-    state.apply_push(dense(g2), 1)
+    state.push(dense(g1), 0)
+    state.push(dense(g2), 1)
     u2 = 0.5 * (LR * g1) + LR * g2
     torch.testing.assert_close(state.x, -(LR * g1) - u2, rtol=0, atol=1e-7)
 
 
 def test_staleness_is_version_difference_and_histogram_counts_it():
-    state = ServerState(torch.zeros(D), make_policy("staleness_aware", PolicySettings(lr=LR)))
+    policy = make_policy("staleness_aware", PolicySettings(lr=LR))
+    state = ServerState(torch.zeros(D), policy, workers=2)
     v0a, _ = state.pull(0)
     v0b, _ = state.pull(1)
-    state.apply_push(sparse([0], [1.0]), v0a, worker=0)
-    applied = state.apply_push(sparse([1], [1.0]), v0b, worker=1)
+    state.push(sparse([0], [1.0]), v0a, worker=0)
+    applied = state.push(sparse([1], [1.0]), v0b, worker=1)
     assert applied.tau == 1 and applied.rate == LR
-    assert state.staleness.summary() == {
+    assert state.staleness_summary() == {
         "mean": 0.5,
         "max": 1,
         "count": 2,
@@ -144,15 +145,15 @@ def _rejects(state: ServerState, msg, version, reason: str, worker=None) -> None
     before = state.x.clone()
     counts = dict(state.rejected)
     with pytest.raises(RejectedPush) as info:
-        state.apply_push(msg, version, worker=worker)
+        state.push(msg, version, worker=worker)
     assert info.value.reason == reason
     assert state.rejected[reason] == counts[reason] + 1
     assert torch.equal(state.x, before) and state.version == 1  # never applied
 
 
 def test_bad_pushes_are_rejected_counted_and_never_applied():
-    state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=LR)))
-    state.apply_push(sparse([0], [1.0]), 0)
+    state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=LR)), workers=4)
+    state.push(sparse([0], [1.0]), 0)
     _rejects(state, sparse([0], [1.0]), 2, "future_version")
     _rejects(state, sparse([0], [1.0]), -1, "malformed")
     _rejects(state, sparse([0], [1.0], numel=D + 1), 0, "malformed")
@@ -171,7 +172,7 @@ def test_bad_pushes_are_rejected_counted_and_never_applied():
 def test_a_finite_push_whose_step_overflows_is_rejected():
     state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=10.0)))
     with pytest.raises(RejectedPush, match="overflows"):
-        state.apply_push(sparse([2], [3e38]), 0)  # 10 * 3e38 is beyond float32
+        state.push(sparse([2], [3e38]), 0)  # 10 * 3e38 is beyond float32
     assert state.rejected["non_finite"] == 1 and torch.equal(state.x, torch.zeros(D))
 
 
@@ -179,11 +180,11 @@ def test_a_refused_push_leaves_the_adaptive_dc_state_untouched():
     settings = PolicySettings(lr=LR, dc_lambda=0.2, dc_adaptive=True)
     state = ServerState(torch.ones(D), make_policy("dc_asgd", settings))
     v, _ = state.pull(0)
-    state.apply_push(dense(torch.full((D,), 0.5)), v, worker=0)
+    state.push(dense(torch.full((D,), 0.5)), v, worker=0)
     ms_before = state.policy.state_dict()["ms"]
     v, _ = state.pull(0)
     with pytest.raises(RejectedPush, match="overflows"):
-        state.apply_push(sparse([2], [1e30]), v, worker=0)  # c*c is Inf in float32
+        state.push(sparse([2], [1e30]), v, worker=0)  # c*c is Inf in float32
     assert torch.equal(state.policy.state_dict()["ms"], ms_before)
     assert bool(torch.isfinite(state.policy.state_dict()["ms"]).all())
     assert state.rejected["non_finite"] == 1 and state.version == 1
@@ -192,9 +193,9 @@ def test_a_refused_push_leaves_the_adaptive_dc_state_untouched():
 def test_a_push_is_accepted_once_per_pull():
     state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=LR)))
     version, _ = state.pull(0)
-    state.apply_push(sparse([0], [1.0]), version, worker=0)
+    state.push(sparse([0], [1.0]), version, worker=0)
     with pytest.raises(RejectedPush, match="no outstanding pull"):
-        state.apply_push(sparse([0], [1.0]), version, worker=0)  # a replay
+        state.push(sparse([0], [1.0]), version, worker=0)  # a replay
 
 
 def test_changed_since_rebuilds_every_copy_bit_for_bit():
@@ -207,7 +208,7 @@ def test_changed_since_rebuilds_every_copy_bit_for_bit():
     copies = {w: (state.version, state.x.clone()) for w in range(3)}
     for step in range(30):
         idx = sorted(torch.randperm(D, generator=gen)[:3].tolist())
-        state.apply_push(sparse(idx, torch.randn(3, generator=gen).tolist()), state.version)
+        state.push(sparse(idx, torch.randn(3, generator=gen).tolist()), state.version)
         w = step % 3
         version, copy = copies[w]
         changed = state.changed_since(version)
@@ -225,7 +226,7 @@ def test_server_state_round_trips_through_state_dict():
     gen = torch.Generator().manual_seed(4)
     for _ in range(3):
         v, _ = a.pull(0)
-        a.apply_push(dense(torch.randn(D, generator=gen)), v, worker=0)
+        a.push(dense(torch.randn(D, generator=gen)), v, worker=0)
     b = ServerState(
         torch.zeros(D), make_policy("dc_asgd", settings), momentum=0.9, track_changes=True
     )
@@ -233,6 +234,6 @@ def test_server_state_round_trips_through_state_dict():
     g = torch.randn(D, generator=gen)
     for s in (a, b):
         v, _ = s.pull(0)
-        s.apply_push(dense(g), v, worker=0)
+        s.push(dense(g), v, worker=0)
     assert torch.equal(a.x, b.x) and a.version == b.version == 4
-    assert a.staleness.summary() == b.staleness.summary()
+    assert a.staleness_summary() == b.staleness_summary()

@@ -13,9 +13,10 @@ import torch.distributed as dist
 import torch.multiprocessing as torch_mp
 from async_scripted import Script, message, run
 
-from sparsgd.asynchronous.config import AsyncConfig, build_server_state
-from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.build import build_server_state
+from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.runs import RunDir, load_checkpoint
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(120)]
 
@@ -53,10 +54,10 @@ def test_scripted_workers_get_the_simulator_update_and_bad_pushes_are_refused(tm
     state = build_server_state(CFG, x0)
     state.pull(0)
     state.pull(1)
-    state.apply_push(message(1, x0.numel()), 0, worker=0)
+    state.push(message(1, x0.numel()), 0, worker=0)
     state.pull(0)
-    state.apply_push(message(2, x0.numel()), 0, worker=1)
-    state.apply_push(message(3, x0.numel()), 1, worker=0)
+    state.push(message(2, x0.numel()), 0, worker=1)
+    state.push(message(3, x0.numel()), 1, worker=0)
     run_dir = RunDir(tmp_path / "run", resume=True)
     served = load_checkpoint(run_dir.latest_checkpoint())["server"]
     assert served["version"] == state.version == 3

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.real_run import AsyncRun, run_async
 from sparsgd.cli.main import main
 from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.worker.problem import Problem
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 

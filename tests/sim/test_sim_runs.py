@@ -12,14 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector
 
-from sparsgd.asynchronous.batch_stream import BatchStream
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.compress.memory import make_memory
 from sparsgd.compress.registry import make_compressor
 from sparsgd.runs import RunDir, load_checkpoint
 from sparsgd.sim.sim_run import build_simulation, run_simulation
+from sparsgd.worker.batches import BatchStream
+from sparsgd.worker.problem import Problem
+from sparsgd.worker.seeds import generator_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -91,7 +91,7 @@ def test_drawn_staleness_takes_the_gradient_on_the_old_model():
     assert not torch.equal(fresh, stale)
     core, sim = build_simulation(replace(cfg, staleness="constant:3"), PROBLEM)
     sim.run()
-    hist = core.state.staleness.summary()["histogram"]
+    hist = core.state.staleness_summary()["histogram"]
     # tau = min(3, t): 0, 1, 2 for the first three updates, then 3 (memory none: no flush)
     assert hist == {"0": 1, "1": 1, "2": 1, "3": cfg.steps - 3}
 
@@ -131,7 +131,9 @@ def test_every_push_is_applied_exactly_once():
     assert sum(core.state.rejected.values()) == 0
     assert counts["flushes"] == [1, 1, 1, 1]
     assert core.state.applied == sum(computed) + 4 == core.state.version
-    assert core.state.staleness.n == sum(computed)  # flushes stay out of the statistics
+    assert core.state.staleness_summary()["count"] == sum(
+        computed
+    )  # flushes stay out of the statistics
     assert core.state.version >= RICH.steps
 
 

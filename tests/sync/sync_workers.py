@@ -41,8 +41,8 @@ def sync_sgd_run(ctx: WorkerContext, out: str) -> None:
     """For each collective: TINY_STEPS steps of SyncSGD; then a run with a NaN on one rank."""
     from sparsgd.comm import COLLECTIVES, make_collective
     from sparsgd.compress import make_memory
-    from sparsgd.sync.flatten import flat_params
     from sparsgd.sync.step import SyncSGD
+    from sparsgd.worker.flat_model import flat_params
 
     result = {}
     for name in sorted(COLLECTIVES):

@@ -10,7 +10,7 @@ from sparsgd.comm import COLLECTIVES
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress import make_memory
 from sparsgd.sim.collectives import simulate
-from sparsgd.sync.flatten import flat_grad, flat_params, write_grad_
+from sparsgd.worker.flat_model import flat_grad, flat_params, write_grad_
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
 WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0

@@ -1,31 +1,23 @@
 """Every setting of an asynchronous run (real server or simulator), checked once, up front.
 
 A bad value fails here, before any process starts, with the parameter, the value and the
-reason. The builders turn the settings into the objects both modes share: the server's
-:class:`~sparsgd.asynchronous.server_state.ServerState` and each worker's
-:class:`~sparsgd.asynchronous.gradient_worker.GradientWorker`.
+reason. The settings are plain values; :mod:`sparsgd.asynchronous.build` turns them into the
+objects both modes share.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from torch import Tensor
-
-from sparsgd.asynchronous.flat_model import FlatModel
-from sparsgd.asynchronous.gradient_worker import GradientWorker
-from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
-from sparsgd.asynchronous.seeds import derive_seed
-from sparsgd.asynchronous.server_state import ServerState
+from sparsgd.asynchronous.policies import PolicySettings, make_policy
 from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
 from sparsgd.compress.checks import check_density
-from sparsgd.compress.memory import MEMORIES, make_memory
-from sparsgd.compress.registry import COMPRESSORS, make_compressor
+from sparsgd.compress.memory import MEMORIES
+from sparsgd.compress.registry import COMPRESSORS
 
-__all__ = ["MODES", "AsyncConfig", "build_gradient_worker", "build_server_state"]
+__all__ = ["MODES", "AsyncConfig"]
 
 MODES = ("async", "sim")
 
@@ -94,11 +86,9 @@ class AsyncConfig:
         self._check_sim_specs()
 
     def _check_policy(self) -> None:
-        self.policy_settings()  # lr, beta, lambda, bound: each checked by PolicySettings
-        if self.policy not in POLICIES:
-            make_policy(self.policy, self.policy_settings())  # raises, listing the policies
-        if self.policy == "ssp" and self.ssp_bound is None:
-            raise ValueError("policy 'ssp' needs a bound: --ssp-bound S (an integer >= 0)")
+        # lr, beta, lambda, bound: each checked by PolicySettings; an unknown policy raises,
+        # listing the policies, and ssp without a bound says so
+        make_policy(self.policy, self.policy_settings())
         if not math.isfinite(self.server_momentum) or not 0 <= self.server_momentum < 1:
             raise ValueError(f"server_momentum must be in [0, 1); got {self.server_momentum}")
 
@@ -141,43 +131,3 @@ class AsyncConfig:
         if values.get("slowdown") is not None:
             values["slowdown"] = tuple(values["slowdown"])
         return cls(**values)
-
-
-def build_server_state(cfg: AsyncConfig, x0: Tensor) -> ServerState:
-    """The server of ``cfg``: its policy, momentum and (sparse downlink) change tracking."""
-    policy = make_policy(cfg.policy, cfg.policy_settings())
-    return ServerState(x0, policy, cfg.server_momentum, track_changes=cfg.sparse_downlink)
-
-
-def build_gradient_worker(
-    cfg: AsyncConfig,
-    worker: int,
-    model: FlatModel,
-    inputs: Tensor,
-    targets: Tensor,
-    restart: int = 0,
-) -> GradientWorker:
-    """Worker ``worker`` with its compressor (seeded per worker when it draws) and memory.
-
-    ``restart``: the server version a real worker process starts at (0, or a resumed run's).
-    """
-    settings: dict[str, Any] = dict(cfg.compressor_settings)
-    if (
-        "seed" in inspect.signature(COMPRESSORS[cfg.compressor]).parameters
-        and "seed" not in settings
-    ):
-        settings["seed"] = derive_seed(cfg.seed, "worker", worker, "compressor")
-    compressor = make_compressor(cfg.compressor, **settings)
-    memory = make_memory(cfg.memory, model.numel, **dict(cfg.memory_settings))
-    return GradientWorker(
-        worker,
-        model,
-        inputs,
-        targets,
-        compressor,
-        memory,
-        cfg.density,
-        cfg.batch_size,
-        cfg.seed,
-        restart,
-    )

@@ -1,7 +1,7 @@
 """One worker's step, the same code in a worker process and in the simulator.
 
 Given the model x it pulled (version t_w), worker w computes what it pushes
-(ALGORITHMS.md sections 2 and 4):
+(docs/algorithms.md, error feedback and staleness policies):
 
     batch   = stream.next()                     # (1) its own shard, its own generator
     g, loss = grad f(x; batch)                  # (2)
@@ -26,13 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sparsgd.asynchronous.batch_stream import BatchStream
-from sparsgd.asynchronous.flat_model import FlatModel
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import Memory
 from sparsgd.compress.message import SparseMessage, index_dtype
+from sparsgd.worker.batches import BatchStream
+from sparsgd.worker.flat_model import FlatModel
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["GradientWorker", "Push"]
 
@@ -72,10 +72,10 @@ class GradientWorker:
         self.model = model
         self.inputs, self.targets = inputs, targets
         self.compressor, self.memory, self.density = compressor, memory, density
-        self.stream = BatchStream(
-            len(targets), batch_size, generator_for(seed, "worker", worker, "batches")
-        )
-        self.dropout = generator_for(seed, "worker", worker, "dropout")
+        # a worker process restarted at version r > 0 (a resumed run) draws fresh streams
+        keys = ("worker", worker) if restart == 0 else ("worker", worker, "restart", restart)
+        self.stream = BatchStream(len(targets), batch_size, generator_for(seed, *keys, "batches"))
+        self.dropout = generator_for(seed, *keys, "dropout")
         self.skipped_nonfinite = 0
         self.steps = 0
 

@@ -1,8 +1,8 @@
-"""Server-side update policies: how one push of staleness tau moves the model.
+"""Server-side update policies: how one push of staleness tau moves the model, and when to wait.
 
 The server holds x_t. A push ``(c, t_w)`` arrives (c: the worker's sparsified gradient, t_w:
 the version it pulled), ``tau = t - t_w``, and the policy gives a direction d and a step size
-eta(tau) (ALGORITHMS.md section 4):
+eta(tau) (docs/algorithms.md, staleness policies):
 
     vanilla          d = c                                      eta(tau) = eta
     staleness_aware  d = c                                      eta(tau) = eta / max(1, tau)
@@ -13,12 +13,16 @@ eta(tau) (ALGORITHMS.md section 4):
                      (DC-ASGD: Zheng et al., ICML 2017)
                      fixed:     lambda_t = lambda
                      adaptive:  ms <- m ms + (1 - m) c * c ;  lambda_t = lambda / sqrt(ms + eps)
-    ssp              vanilla steps; the server makes a worker wait while it is more than S
-                     pushes ahead of the slowest live worker (Ho et al., NIPS 2013; ssp.py)
+    ssp              d = c                                      eta(tau) = eta
+                     and a worker waits while it is more than S pushes ahead of the
+                     slowest live worker (Stale Synchronous Parallel, Ho et al., NIPS 2013)
 
-The server (:mod:`sparsgd.asynchronous.server_state`) then applies, with optional server
-momentum mu, ``u <- mu u + eta(tau) d; x <- x - u`` (mu = 0: ``x <- x - eta(tau) d``). Where c
-is zero, DC-ASGD's correction is zero too, so a sparse push stays a sparse step.
+Every policy carries that bound S as ``bound`` (None: no waiting); ``ssp`` is vanilla with a
+bound it requires, and ``--ssp-bound S`` adds the same rule to any other policy. The server
+(:mod:`sparsgd.asynchronous.server_state`) keeps the clocks the rule compares, and applies,
+with optional server momentum mu, ``u <- mu u + eta(tau) d; x <- x - u`` (mu = 0:
+``x <- x - eta(tau) d``). Where c is zero, DC-ASGD's correction is zero too, so a sparse push
+stays a sparse step.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Policy(Protocol):
 
     name: str
     needs_pulled_model: bool  # True when direction() reads x_{t_w}
+    bound: int | None  # S: a worker more than S pushes ahead of the slowest waits
 
     def rate(self, tau: int) -> float:
         """eta(tau) for a push of staleness ``tau >= 0``."""
@@ -110,9 +115,9 @@ class _Stateless:
 class FixedRate(_Stateless):
     """``eta(tau) = eta`` (vanilla ASGD, and the steps of SSP)."""
 
-    def __init__(self, lr: float, name: str = "vanilla") -> None:
+    def __init__(self, lr: float, name: str = "vanilla", bound: int | None = None) -> None:
         self.lr = check_nonneg(lr, "lr", positive=True)
-        self.name = name
+        self.name, self.bound = name, bound
 
     def rate(self, tau: int) -> float:
         _check_tau(tau)
@@ -124,8 +129,9 @@ class StalenessAware(_Stateless):
 
     name = "staleness_aware"
 
-    def __init__(self, lr: float) -> None:
+    def __init__(self, lr: float, bound: int | None = None) -> None:
         self.lr = check_nonneg(lr, "lr", positive=True)
+        self.bound = bound
 
     def rate(self, tau: int) -> float:
         return self.lr / max(1, _check_tau(tau))
@@ -136,9 +142,10 @@ class ExponentialDampening(_Stateless):
 
     name = "dampening"
 
-    def __init__(self, lr: float, beta: float) -> None:
+    def __init__(self, lr: float, beta: float, bound: int | None = None) -> None:
         self.lr = check_nonneg(lr, "lr", positive=True)
         self.beta = check_nonneg(beta, "damping_beta")
+        self.bound = bound
 
     def rate(self, tau: int) -> float:
         return self.lr * math.exp(-self.beta * _check_tau(tau))
@@ -150,10 +157,13 @@ class DelayCompensated:
     name = "dc_asgd"
     needs_pulled_model = True
 
-    def __init__(self, lr: float, lam: float, adaptive: bool = False) -> None:
+    def __init__(
+        self, lr: float, lam: float, adaptive: bool = False, bound: int | None = None
+    ) -> None:
         self.lr = check_nonneg(lr, "lr", positive=True)
         self.lam = check_nonneg(lam, "dc_lambda")
         self.adaptive = bool(adaptive)
+        self.bound = bound
         self.ms: Tensor | None = None  # (d,) running mean square of c (adaptive only)
 
     def rate(self, tau: int) -> float:
@@ -189,23 +199,29 @@ class PolicyEntry:
 
 
 POLICIES: dict[str, PolicyEntry] = {
-    "vanilla": PolicyEntry("vanilla (eta)", lambda s: FixedRate(s.lr)),
+    "vanilla": PolicyEntry("vanilla (eta)", lambda s: FixedRate(s.lr, bound=s.ssp_bound)),
     "staleness_aware": PolicyEntry(
-        "staleness_aware (eta / max(1, tau))", lambda s: StalenessAware(s.lr)
+        "staleness_aware (eta / max(1, tau))", lambda s: StalenessAware(s.lr, s.ssp_bound)
     ),
     "dampening": PolicyEntry(
         "dampening (eta exp(-beta tau); --damping-beta BETA)",
-        lambda s: ExponentialDampening(s.lr, s.damping_beta),
+        lambda s: ExponentialDampening(s.lr, s.damping_beta, s.ssp_bound),
     ),
     "dc_asgd": PolicyEntry(
         "dc_asgd (c + lambda c*c*(x_t - x_pulled); --dc-lambda L [--dc-adaptive])",
-        lambda s: DelayCompensated(s.lr, s.dc_lambda, s.dc_adaptive),
+        lambda s: DelayCompensated(s.lr, s.dc_lambda, s.dc_adaptive, s.ssp_bound),
     ),
     "ssp": PolicyEntry(
         "ssp (vanilla steps, workers at most --ssp-bound S pushes ahead of the slowest)",
-        lambda s: FixedRate(s.lr, name="ssp"),
+        lambda s: FixedRate(s.lr, name="ssp", bound=_required_bound(s)),
     ),
 }
+
+
+def _required_bound(settings: PolicySettings) -> int:
+    if settings.ssp_bound is None:
+        raise ValueError("policy 'ssp' needs a bound: --ssp-bound S (an integer >= 0)")
+    return settings.ssp_bound
 
 
 def make_policy(name: str, settings: PolicySettings) -> Policy:

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.server import START_VERSION_KEY, serve
 from sparsgd.asynchronous.worker import run_worker
 from sparsgd.comm.launch import Group, LaunchOptions, WorkerContext
 from sparsgd.comm.processes import Child
 from sparsgd.runs import RunDir, RunDirError
+from sparsgd.worker.problem import Problem
 
 __all__ = ["LINGER_S", "AsyncRun", "run_async"]
 

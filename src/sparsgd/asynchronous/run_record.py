@@ -148,7 +148,7 @@ class AsyncRecorder:
             "flushes_per_worker": list(self.counts["flushes"]),
             "updates_applied": state.applied,
             "pushes_rejected": dict(state.rejected),
-            "staleness": state.staleness.summary(),
+            "staleness": state.staleness_summary(),
             "dead_workers": list(self.deaths),
             **extra,
         }

@@ -22,13 +22,14 @@ from typing import Any
 
 import torch.distributed as dist
 
-from sparsgd.asynchronous.config import AsyncConfig, build_server_state
-from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.build import build_server_state
+from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import Replies, ServerCore
-from sparsgd.asynchronous.worker import checksum
 from sparsgd.comm.ps_transport import Inbound, PSEndpoint, ServerInbox
 from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.worker.flat_model import checksum
+from sparsgd.worker.problem import Problem
 
 __all__ = ["START_VERSION_KEY", "serve"]
 

@@ -4,8 +4,9 @@ The real server (:mod:`sparsgd.asynchronous.server`, frames over torch.distribut
 simulator's workers (:mod:`sparsgd.sim.worker_sim`, events in a queue) drive the same core:
 
     pull(w)                    -> MODEL (x_t, or the coordinates changed since w's last copy),
-                                  STOP once t >= steps, or nothing yet: SSP holds w   # (1)
-    push(w, c, t_w, ...)       -> apply in arrival order (ServerState), count, log; then
+                                  STOP once t >= steps, or nothing yet: the policy's SSP
+                                  bound holds w                                        # (1)
+    push(w, c, t_w, ...)       -> ServerState.push (the whole update), count, log; then
                                   evaluate / checkpoint on schedule; release held pulls # (2)
     flush(w, e, t_w)           -> apply the worker's last residual, answer DONE, retire w  # (3)
     lose(w, why) / drop(w, why) -> a dead worker (or one whose stream broke) leaves the
@@ -28,7 +29,6 @@ from torch import Tensor
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_state import RejectedPush, ServerState
-from sparsgd.asynchronous.ssp import SSPGate
 from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.compress.message import SparseMessage, index_dtype
 from sparsgd.runs import RunDir
@@ -64,7 +64,6 @@ class ServerCore:
         self.cfg, self.state, self.recorder = cfg, state, recorder
         self.evaluate, self.now, self.num_train = evaluate, now, num_train
         self.run_dir = run_dir
-        self.gate = SSPGate(range(cfg.workers), cfg.ssp_bound)
         self.held: list[int] = []  # pulls SSP holds, oldest first
         self.holding: dict[int, int] = {}  # worker -> version of the copy it holds
         self.retired: set[int] = set()
@@ -83,13 +82,12 @@ class ServerCore:
         self.recorder.received(worker, 0)
         if self.stopping:
             return [(worker, self._reply(worker, Reply("STOP", self.state.version)))]
-        if not self.gate.may_pull(worker):
+        if not self.state.may_pull(worker):
             self.held.append(worker)
             return []
         return [(worker, self._model(worker))]
 
     def _model(self, worker: int) -> Reply:
-        self.gate.grant(worker)
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
         version, x = self.state.pull(worker)
         if since is None:
@@ -124,12 +122,10 @@ class ServerCore:
         self.recorder.received(worker, nbytes, residual_norm)
         self.recorder.counts["pushes"][worker] += 1
         try:
-            pusher = worker if x_pulled is None else None  # x_pulled given: caller vouches
-            app = self.state.apply_push(msg, version, worker=pusher, x_pulled=x_pulled)
+            app = self.state.push(msg, version, worker, x_pulled=x_pulled)
         except RejectedPush as err:
             logger.warning("worker %d: %s", worker, err)
             return self._release()
-        self.gate.pushed(worker)
         self.recorder.applied(app, worker, loss, self.now(), flush=False)
         self._on_schedule()
         return self._release()
@@ -139,9 +135,7 @@ class ServerCore:
         self.recorder.received(worker, nbytes)
         if isinstance(msg, SparseMessage) and msg.nnz > 0:
             try:
-                app = self.state.apply_push(
-                    msg, version, x_pulled=self.state.x, count_staleness=False
-                )
+                app = self.state.push(msg, version, worker, flush=True)
             except RejectedPush as err:
                 logger.warning("worker %d flush: %s", worker, err)
             else:
@@ -167,13 +161,12 @@ class ServerCore:
 
     def reopen(self) -> None:
         """Every retired worker takes part again (a finished run resumed with more steps)."""
-        for worker in self.retired:
-            self.gate.live.add(worker)
+        self.state.live |= self.retired
         self.retired.clear()
 
     def _retire(self, worker: int) -> Replies:
         self.retired.add(worker)
-        self.gate.retire(worker)
+        self.state.retire(worker)
         self.held = [w for w in self.held if w != worker]
         return self._release()
 
@@ -183,7 +176,7 @@ class ServerCore:
         for worker in list(self.held):
             if self.stopping:
                 replies.append((worker, self._reply(worker, Reply("STOP", self.state.version))))
-            elif self.gate.may_pull(worker):
+            elif self.state.may_pull(worker):
                 replies.append((worker, self._model(worker)))
             else:
                 continue
@@ -214,7 +207,6 @@ class ServerCore:
     def state_dict(self) -> dict[str, Any]:
         return {
             "server": self.state.state_dict(),
-            "gate": self.gate.state_dict(),
             "recorder": self.recorder.state_dict(),
             "held": list(self.held),
             "holding": [[w, v] for w, v in sorted(self.holding.items())],
@@ -229,7 +221,6 @@ class ServerCore:
         simulator restores its workers exactly and keeps it.
         """
         self.state.load_state_dict(state["server"])
-        self.gate.load_state_dict(state["gate"])
         self.recorder.load_state_dict(state["recorder"])
         if workers_restart:
             self.state.pulled.clear()
@@ -239,7 +230,7 @@ class ServerCore:
         self.holding = {int(w): int(v) for w, v in state["holding"]}
         self.retired = {int(w) for w in state["retired"]}
         for w in self.retired:
-            self.gate.live.discard(w)
+            self.state.retire(w)
 
     def finish(self, wall_seconds: float, **extra: Any) -> dict[str, Any]:
         """Evaluate the final model (unless just done) and write ``summary.json``."""
@@ -254,7 +245,7 @@ class ServerCore:
             compressor=self.cfg.compressor,
             density=self.cfg.density,
             ssp_bound=self.cfg.ssp_bound,
-            ssp_max_gap=self.gate.max_gap,
+            ssp_max_gap=self.state.max_gap,
             **extra,
         )
         if self.run_dir is not None:

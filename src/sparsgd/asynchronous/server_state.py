@@ -1,19 +1,25 @@
-"""The parameter server's state and its one update rule, shared by the server and the simulator.
+"""The parameter server's state and the whole of one push, shared by the server and simulator.
 
-The server holds the flat model x (d,), its version t (the number of updates applied) and the
-policy's state. A push ``(c, t_w)`` is checked, then applied in arrival order (ALGORITHMS.md
-section 4, policies in :mod:`sparsgd.asynchronous.policies`):
+The server holds the flat model x (d,), its version t (the number of updates applied), the
+policy's state and every worker's clock c_w. One push ``(c, t_w)`` from worker w, applied in
+arrival order (docs/algorithms.md, staleness policies; :mod:`sparsgd.asynchronous.policies`):
 
-    tau = t - t_w                                  # (1) staleness; t_w > t is refused
-    d   = policy.direction(c, x_t, x_{t_w})        # (2) c, or DC-ASGD's compensated c
-    u   = mu u + eta(tau) d ;  x <- x - u          # (3) server momentum mu (mu = 0: x -= eta d)
-    t  <- t + 1                                    # (4)
+    check c and t_w; refuse what is malformed, counted by reason    # (1) never applied
+    tau = t - t_w                                                   # (2) staleness
+    x_{t_w} = the copy w pulled (DC-ASGD only; x_t for a flush)     # (3)
+    d = policy.direction(c, x_t, x_{t_w}) ;  eta = policy.rate(tau)  # (4)
+    u = mu u + eta d ;  x <- x - u    (mu = 0: x <- x - eta d)      # (5) refused if not finite
+    t <- t + 1 ;  last_changed[i] = t where the bits of x_i changed # (6)
+    histogram[tau] += 1 ;  c_w += 1                                 # (7) statistics, SSP clock
 
-A push that is malformed (wrong length, indices out of range or not ascending, NaN/Inf
-values), claims a version from the future, or differs from the version the server gave that
-worker is refused with :class:`RejectedPush`, counted by reason, and never applied. The real
-server (:mod:`sparsgd.asynchronous.server`) and the simulator (:mod:`sparsgd.sim`) both call
-:meth:`ServerState.apply_push`, so the same (push, tau) gives the same update in both.
+Refused: a push that is malformed (not a message, wrong length, indices out of range or not
+ascending, NaN/Inf values), claims a version from the future, or differs from the version the
+server gave that worker. The real server and the simulator both call :meth:`ServerState.push`,
+so the same (push, tau) gives the same update in both.
+
+Bounded staleness (SSP, Ho et al., NIPS 2013) is the policy's ``bound`` S: worker w may pull
+only while ``c_w - min over live workers v of c_v <= S``. Workers that died or finished leave
+the minimum, so they cannot hold the others back forever; the largest gap granted is kept.
 
 Sparse downlink: the server remembers for every coordinate the version that last changed its
 bits, so "what changed since version v" is ``{i : last_changed[i] > v}``, exact and O(d).
@@ -29,7 +35,6 @@ from torch import Tensor
 
 from sparsgd.asynchronous.policies import Policy
 from sparsgd.asynchronous.spec import check_nonneg
-from sparsgd.asynchronous.staleness_stats import StalenessStats
 from sparsgd.compress.message import SparseMessage
 
 __all__ = ["REJECT_REASONS", "Applied", "RejectedPush", "ServerState"]
@@ -61,18 +66,25 @@ class Applied:
 
 
 class ServerState:
-    """x, t, momentum u, the policy, what each worker pulled, and the counters."""
+    """Settings (policy, mu, workers), then x, t, u, pulls and clocks, then the statistics."""
 
     def __init__(
-        self, x0: Tensor, policy: Policy, momentum: float = 0.0, track_changes: bool = False
+        self,
+        x0: Tensor,
+        policy: Policy,
+        momentum: float = 0.0,
+        track_changes: bool = False,
+        workers: int = 1,
     ) -> None:
         if x0.dim() != 1 or not x0.is_floating_point() or x0.numel() == 0:
             raise ValueError(f"x0 must be a non-empty flat float tensor; got {tuple(x0.shape)}")
         self.momentum = check_nonneg(momentum, "server momentum")
         if self.momentum >= 1:
             raise ValueError(f"server momentum must be in [0, 1); got {momentum}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+        self.policy, self.workers = policy, workers
         self.x = x0.detach().clone()  # (d,)
-        self.policy = policy
         self.version = 0
         self.u = torch.zeros_like(self.x) if self.momentum > 0 else None  # (d,) velocity
         # (d,) version that last changed each coordinate; -1: never changed
@@ -81,7 +93,10 @@ class ServerState:
         )
         self.pulled: dict[int, int] = {}  # worker -> version it was given
         self.pulled_models: dict[int, Tensor] = {}  # worker -> x_{t_w} (DC-ASGD only)
-        self.staleness = StalenessStats()
+        self.clocks = [0] * workers  # c_w: pushes of worker w applied
+        self.live = set(range(workers))  # workers that still take part (SSP's minimum)
+        self.staleness: dict[int, int] = {}  # statistics: tau -> updates applied with it
+        self.max_gap = 0  # largest c_w - min c_v at a granted pull
         self.applied = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
 
@@ -89,12 +104,84 @@ class ServerState:
     def numel(self) -> int:
         return self.x.numel()
 
+    def push(
+        self,
+        message: SparseMessage,
+        version: int,
+        worker: int | None = None,
+        x_pulled: Tensor | None = None,
+        flush: bool = False,
+    ) -> Applied:
+        """Steps (1)-(7) for one push; raises RejectedPush, counted, if it is refused.
+
+        ``worker`` must have an outstanding :meth:`pull` of ``version`` (one push per pull),
+        unless the caller vouches for the version: it passes ``x_pulled``, the model of
+        ``version`` (the drawn-staleness simulator), or ``flush`` (the worker's residual at its
+        end: no staleness counted, x_{t_w} = x_t, no clock tick).
+        """
+        vouched = flush or x_pulled is not None
+        if worker is not None:
+            self._known(worker)
+        self._check(message, version, None if vouched else worker)  # (1)
+        tau = self.version - version  # (2)
+        if flush:
+            x_pulled = self.x  # (3)
+        elif x_pulled is None and self.policy.needs_pulled_model and worker is not None:
+            x_pulled = self.pulled_models.get(worker)
+        c = message.to_dense(self.x.dtype)
+        # direction() may move the policy's state (DC-ASGD's mean square): a refused push
+        # must leave it as it was, or an overflowing c*c would stay in it for good
+        policy_before = self.policy.state_dict() if self.policy.needs_pulled_model else None
+        d, rate = self.policy.direction(c, self.x, x_pulled), self.policy.rate(tau)  # (4)
+        x_new, u_new = self._step(d, rate)  # (5)
+        if not bool(torch.isfinite(x_new).all()):
+            if policy_before is not None:
+                self.policy.load_state_dict(policy_before)
+            raise self.reject("non_finite", f"the step of a push with tau={tau} overflows x")
+        if self.last_changed is not None:  # (6)
+            changed = x_new.view(torch.int32) != self.x.view(torch.int32)  # bit-level change
+            self.last_changed[changed] = self.version + 1
+        self.x, self.u = x_new, u_new
+        self.version += 1
+        self.applied += 1
+        if not flush:  # (7)
+            self.staleness[tau] = self.staleness.get(tau, 0) + 1
+            if worker is not None:
+                self.clocks[worker] += 1
+        if worker is not None and not vouched:
+            self.pulled.pop(worker, None)
+            self.pulled_models.pop(worker, None)
+        return Applied(self.version, tau, rate, message.nnz)
+
     def pull(self, worker: int) -> tuple[int, Tensor]:
-        """``(t, copy of x_t)`` for ``worker``; remembers t (and x_t when the policy needs it)."""
+        """``(t, copy of x_t)`` for ``worker``; remembers t (and x_t when the policy needs it).
+
+        The SSP rule must allow it (:meth:`may_pull`); the gap granted enters ``max_gap``.
+        """
+        if not self.may_pull(worker):
+            raise RuntimeError(
+                f"worker {worker} is {self.gap(worker)} pushes ahead; "
+                f"the SSP bound is {self.policy.bound}"
+            )
+        self.max_gap = max(self.max_gap, self.gap(worker))
         self.pulled[worker] = self.version
         if self.policy.needs_pulled_model:
             self.pulled_models[worker] = self.x.clone()
         return self.version, self.x.clone()
+
+    def gap(self, worker: int) -> int:
+        """``c_w - min over live c_v`` (0 when ``worker`` is the only live one)."""
+        mine = self.clocks[self._known(worker)]
+        return mine - min([self.clocks[v] for v in self.live] or [mine])
+
+    def may_pull(self, worker: int) -> bool:
+        """The SSP rule: may ``worker`` get the model now? (Always, without a bound.)"""
+        bound = self.policy.bound
+        return bound is None or self.gap(worker) <= bound
+
+    def retire(self, worker: int) -> None:
+        """``worker`` died or finished: it no longer holds the others back."""
+        self.live.discard(self._known(worker))
 
     def changed_since(self, version: int) -> Tensor:
         """Ascending int64 indices of coordinates whose bits changed after ``version``."""
@@ -106,6 +193,26 @@ class ServerState:
         """Count a refusal and return the exception to raise."""
         self.rejected[reason] += 1
         return RejectedPush(reason, detail)
+
+    def staleness_summary(self) -> dict[str, Any]:
+        """``{"mean", "max", "count", "histogram": {"0": n0, ...}}`` of the applied taus."""
+        n = sum(self.staleness.values())
+        total = sum(t * c for t, c in self.staleness.items())
+        return {
+            "mean": total / n if n else 0.0,
+            "max": max(self.staleness, default=0),
+            "count": n,
+            "histogram": {str(t): self.staleness[t] for t in sorted(self.staleness)},
+        }
+
+    def _known(self, worker: int) -> int:
+        if (
+            isinstance(worker, bool)
+            or not isinstance(worker, int)
+            or not 0 <= worker < self.workers
+        ):
+            raise ValueError(f"worker must be in [0, {self.workers}); got {worker!r}")
+        return worker
 
     def _check(self, msg: Any, version: Any, worker: int | None) -> None:
         if not isinstance(msg, SparseMessage) or msg.numel != self.numel:
@@ -134,51 +241,6 @@ class ServerState:
         if not bool(torch.isfinite(msg.values).all()):
             raise self.reject("non_finite", "values hold NaN or Inf")
 
-    def apply_push(
-        self,
-        msg: SparseMessage,
-        version: int,
-        worker: int | None = None,
-        x_pulled: Tensor | None = None,
-        count_staleness: bool = True,
-    ) -> Applied:
-        """Check and apply one push (steps (1)-(4)); raises RejectedPush, counted, if refused.
-
-        ``worker``: the pusher, who must have an outstanding :meth:`pull` of ``version``
-        (one push per pull); ``None`` when the caller vouches for the version itself (a
-        flush, the drawn-staleness simulator). ``x_pulled``: the model of ``version``; by
-        default the copy :meth:`pull` kept for ``worker`` (only DC-ASGD reads it).
-        ``count_staleness=False`` keeps tau out of the statistics (a flush: its version is
-        the worker's last pull, not the model its residual was computed on).
-        """
-        self._check(msg, version, worker)
-        tau = self.version - version  # (1)
-        if x_pulled is None and self.policy.needs_pulled_model:
-            x_pulled = self.pulled_models.get(worker) if worker is not None else None
-        c = msg.to_dense(self.x.dtype)
-        # direction() may move the policy's state (DC-ASGD's mean square): a refused push
-        # must leave it as it was, or an overflowing c*c would stay in it for good
-        policy_before = self.policy.state_dict() if self.policy.needs_pulled_model else None
-        d = self.policy.direction(c, self.x, x_pulled)  # (2)
-        rate = self.policy.rate(tau)
-        x_new, u_new = self._step(d, rate)  # (3)
-        if not bool(torch.isfinite(x_new).all()):
-            if policy_before is not None:
-                self.policy.load_state_dict(policy_before)
-            raise self.reject("non_finite", f"the step of a push with tau={tau} overflows x")
-        if self.last_changed is not None:
-            changed = x_new.view(torch.int32) != self.x.view(torch.int32)  # bit-level change
-            self.last_changed[changed] = self.version + 1
-        self.x, self.u = x_new, u_new
-        self.version += 1  # (4)
-        self.applied += 1
-        if count_staleness:
-            self.staleness.add(tau)
-        if worker is not None:
-            self.pulled.pop(worker, None)
-            self.pulled_models.pop(worker, None)
-        return Applied(self.version, tau, rate, msg.nnz)
-
     def _step(self, d: Tensor, rate: float) -> tuple[Tensor, Tensor | None]:
         """New ``(x, u)`` of step (3), without touching the current ones.
 
@@ -199,7 +261,9 @@ class ServerState:
             "pulled": [[w, v] for w, v in sorted(self.pulled.items())],
             "pulled_models": {str(w): m.clone() for w, m in self.pulled_models.items()},
             "policy": self.policy.state_dict(),
-            "staleness": self.staleness.state_dict(),
+            "clocks": list(self.clocks),
+            "staleness": [[t, c] for t, c in sorted(self.staleness.items())],
+            "max_gap": self.max_gap,
             "applied": self.applied,
             "rejected": dict(self.rejected),
         }
@@ -224,6 +288,12 @@ class ServerState:
         self.pulled = {int(w): int(v) for w, v in state["pulled"]}
         self.pulled_models = {int(w): m.clone() for w, m in state["pulled_models"].items()}
         self.policy.load_state_dict(state["policy"])
-        self.staleness.load_state_dict(state["staleness"])
+        if len(state["clocks"]) != self.workers:
+            raise ValueError(
+                f"checkpoint has clocks of {len(state['clocks'])} workers; run has {self.workers}"
+            )
+        self.clocks = [int(c) for c in state["clocks"]]
+        self.staleness = {int(t): int(c) for t, c in state["staleness"]}
+        self.max_gap = int(state["max_gap"])
         self.applied = int(state["applied"])
         self.rejected = {**dict.fromkeys(REJECT_REASONS, 0), **state["rejected"]}

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from sparsgd.asynchronous.config import AsyncConfig, build_gradient_worker
-from sparsgd.asynchronous.problem import Problem
-from sparsgd.asynchronous.seeds import generator_for
+from sparsgd.asynchronous.build import build_gradient_worker
+from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.speed import Pace, make_time_distribution
 from sparsgd.comm.ps_transport import Frame, PSEndpoint
+from sparsgd.worker.flat_model import checksum
+from sparsgd.worker.problem import Problem
+from sparsgd.worker.seeds import generator_for
 
-__all__ = ["ProtocolError", "WorkerReport", "checksum", "run_worker"]
+__all__ = ["ProtocolError", "WorkerReport", "run_worker"]
 
 logger = logging.getLogger(__name__)
 SERVER_RANK = 0
@@ -45,11 +47,6 @@ class WorkerReport:
     skipped_nonfinite: int
     bytes_sent: int
     slept_seconds: float
-
-
-def checksum(x: Tensor) -> float:
-    """``sum(x)`` in float64: equal copies give equal sums, bit for bit."""
-    return float(x.double().sum())
 
 
 def _apply_model(x: Tensor | None, frame: Frame) -> Tensor:

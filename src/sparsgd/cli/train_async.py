@@ -31,7 +31,6 @@ import torch
 
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.policies import POLICIES
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.real_run import run_async
 from sparsgd.asynchronous.spec import describe_kinds
 from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
@@ -40,6 +39,7 @@ from sparsgd.runs import RunDir, RunDirError
 from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sim.sim_run import run_simulation
 from sparsgd.sim.staleness import STALENESS_DISTRIBUTIONS
+from sparsgd.worker.problem import Problem
 
 __all__ = ["add_arguments", "run"]
 

@@ -6,7 +6,7 @@ or random-k with or without residual memory; the counter-measures change the ser
 (staleness-aware eta / max(1, tau), dampening eta exp(-beta tau)) or the update (DC-ASGD).
 
 The data set is loaded once per experiment and handed to every run through
-:class:`LoadedProblem` (a :class:`~sparsgd.asynchronous.problem.Problem` that keeps it, and
+:class:`LoadedProblem` (a :class:`~sparsgd.worker.problem.Problem` that keeps it, and
 scores on the first ``test_limit`` test samples to keep evaluations cheap).
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 from torch import Tensor
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.problem import Problem
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.data import DatasetBundle
 from sparsgd.runs import NonFiniteRecordError, RunDir
 from sparsgd.sim.sim_run import run_simulation
+from sparsgd.worker.problem import Problem
 
 __all__ = [
     "METHODS",

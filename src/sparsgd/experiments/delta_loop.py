@@ -32,7 +32,7 @@ from sparsgd.data import DatasetBundle, shard
 from sparsgd.models import ModelSpec, build_model
 from sparsgd.runs import RunDir
 from sparsgd.sim.collectives import simulate
-from sparsgd.sync.flatten import flat_grad, trainable, write_grad_
+from sparsgd.worker.flat_model import flat_grad, trainable, write_grad_
 
 __all__ = ["DeltaRun", "DeltaSettings", "run_delta"]
 

@@ -1,6 +1,6 @@
 """Staleness drawn from a distribution: one worker, gradients taken on old models.
 
-The simulator's first mode (ALGORITHMS.md section 4). At server version t:
+The simulator's first mode (docs/algorithms.md, staleness policies). At server version t:
 
     tau  = min(draw from the distribution, t)            # (1) cap: tau <= tau_max
     x_v  = the model of version v = t - tau              # (2) the last tau_max + 1 models kept
@@ -24,12 +24,12 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import TimeDistribution
 from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.sim.network_clock import Link, NetworkModel
 from sparsgd.sim.staleness import StalenessDistribution
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["DrawnStalenessSimulation"]
 

@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sparsgd.asynchronous.config import AsyncConfig, build_gradient_worker, build_server_state
-from sparsgd.asynchronous.problem import Problem
+from sparsgd.asynchronous.build import build_gradient_worker, build_server_state
+from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
@@ -29,6 +29,7 @@ from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
 from sparsgd.sim.network_clock import parse_network
 from sparsgd.sim.staleness import make_staleness
 from sparsgd.sim.worker_sim import WorkerSimulation
+from sparsgd.worker.problem import Problem
 
 __all__ = ["Simulation", "build_simulation", "run_simulation"]
 

@@ -1,10 +1,10 @@
 """W simulated workers in an event queue around the real server core, on a simulated clock.
 
-Staleness here is produced the way a cluster produces it (ALGORITHMS.md section 4): worker w
-needs ``s_w * draw`` seconds per gradient (a worker-time distribution, slow-down s_w), every
-message crosses the server's links at ``alpha + bytes * beta`` (:mod:`sparsgd.sim.network_clock`),
-and the server applies pushes in the order they arrive. With W equal workers the mean
-staleness is about W - 1. Worker w's cycle:
+Staleness here is produced the way a cluster produces it (docs/algorithms.md, staleness
+policies): worker w needs ``s_w * draw`` seconds per gradient (a worker-time distribution,
+slow-down s_w), every message crosses the server's links at ``alpha + bytes * beta``
+(:mod:`sparsgd.sim.network_clock`), and the server applies pushes in the order they arrive.
+With W equal workers the mean staleness is about W - 1. Worker w's cycle:
 
     PULL   uplink, header only                     -> "pull" event: core.pull(w)     # (1)
     MODEL  downlink, x_t or its changes; gradient taken on x_t, compute time drawn   # (2)
@@ -24,13 +24,13 @@ from __future__ import annotations
 from typing import Any
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker, Push
-from sparsgd.asynchronous.seeds import generator_for
 from sparsgd.asynchronous.server_core import Replies, ServerCore
 from sparsgd.asynchronous.speed import TimeDistribution
 from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.compress.message import SparseMessage
 from sparsgd.sim.event_queue import EventQueue
 from sparsgd.sim.network_clock import Link, NetworkModel
+from sparsgd.worker.seeds import generator_for
 
 __all__ = ["WorkerSimulation"]
 

@@ -9,7 +9,7 @@
 
 With DGC momentum correction the momentum lives in the memory (u = m u + g, before
 compression) and the optimizer runs without momentum; otherwise the optimizer's momentum and
-weight decay act on the averaged gradient, after aggregation (ALGORITHMS.md section 3).
+weight decay act on the averaged gradient, after aggregation (docs/algorithms.md, error feedback).
 The number of steps is fixed by ``--steps``, or by ``ceil(epochs * steps_per_epoch)``.
 """
 
@@ -28,18 +28,18 @@ from sparsgd.comm.launch import WorkerContext
 from sparsgd.compress import Compressor, DensitySchedule, make_compressor, make_memory
 from sparsgd.data import DatasetBundle, load_dataset, shard, split_size
 from sparsgd.models import ModelSpec, build_model
-from sparsgd.sync.batches import (
+from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.schedule import LrSchedule
+from sparsgd.sync.step import SyncSGD
+from sparsgd.worker.batches import (
     SampleBatches,
     StreamBatches,
     sample_steps_per_epoch,
     stream_steps_per_epoch,
 )
-from sparsgd.sync.config import SyncConfig
-from sparsgd.sync.flatten import trainable
-from sparsgd.sync.replicas import derive_seed
-from sparsgd.sync.schedule import LrSchedule
-from sparsgd.sync.step import SyncSGD
-from sparsgd.sync.tasks import ClassificationTask, LanguageTask
+from sparsgd.worker.flat_model import trainable
+from sparsgd.worker.seeds import derive_seed, generator_for
+from sparsgd.worker.tasks import ClassificationTask, LanguageTask
 
 __all__ = ["MEMORY_SETTINGS", "SELECTION_SETTINGS", "Parts", "build_parts", "load_bundle"]
 
@@ -102,7 +102,7 @@ def _data(c: SyncConfig, bundle: DatasetBundle, ctx: WorkerContext):
         task = LanguageTask(bundle.test, ctx.rank, ctx.world_size, c.bptt, ctx.device)
         return task, batches, steps
     steps = sample_steps_per_epoch(split_size(mine), c.batch_size)
-    order = torch.Generator().manual_seed(derive_seed(c.seed, "data-order", ctx.rank))
+    order = generator_for(c.seed, "data-order", ctx.rank)
     batches = SampleBatches(mine, c.batch_size, steps, order)
     return ClassificationTask(bundle.test, ctx.rank, ctx.world_size, ctx.device), batches, steps
 

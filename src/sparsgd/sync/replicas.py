@@ -14,10 +14,6 @@ that argument and are handled here:
 - a bug (or a non-deterministic kernel) would silently fork the replicas;
   :func:`check_replicas` compares a SHA-256 digest of every rank's parameters and raises on
   every rank when they differ (``--verify-every N``).
-
-Per-rank random streams (data order, dropout, random selection) come from
-:func:`derive_seed`, a hash of the run seed, the stream's purpose and the rank: independent
-streams, reproducible from the seed alone.
 """
 
 from __future__ import annotations
@@ -32,19 +28,12 @@ __all__ = [
     "ReplicaMismatch",
     "broadcast_buffers_",
     "check_replicas",
-    "derive_seed",
     "parameter_digest",
 ]
 
 
 class ReplicaMismatch(RuntimeError):
     """The ranks' parameters are not bit-identical."""
-
-
-def derive_seed(seed: int, purpose: str, rank: int) -> int:
-    """A 63-bit seed for one ``purpose`` on one ``rank``, fixed by ``seed``."""
-    digest = hashlib.sha256(f"{seed}/{purpose}/{rank}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def parameter_digest(model: nn.Module) -> str:

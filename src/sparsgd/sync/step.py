@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from sparsgd.comm import Collective
 from sparsgd.compress import Memory, NonFiniteError
-from sparsgd.sync.flatten import flat_grad, write_grad_
+from sparsgd.worker.flat_model import flat_grad, write_grad_
 
 __all__ = ["StepStats", "SyncSGD"]
 

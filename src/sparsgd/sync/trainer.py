@@ -36,8 +36,9 @@ from sparsgd.runs.tensorboard import TensorBoardLog
 from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
 from sparsgd.sync.config import SyncConfig
-from sparsgd.sync.replicas import broadcast_buffers_, check_replicas, derive_seed
+from sparsgd.sync.replicas import broadcast_buffers_, check_replicas
 from sparsgd.sync.report import Tally, build_summary, epoch_line, gather_tallies, tally_record
+from sparsgd.worker.seeds import derive_seed
 
 __all__ = ["TrainJob", "Trainer", "train_worker"]
 

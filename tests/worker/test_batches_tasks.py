@@ -8,14 +8,14 @@ import torch
 from torch.utils.data import TensorDataset
 
 from sparsgd.models import ModelSpec, build_model
-from sparsgd.sync.batches import (
+from sparsgd.worker.batches import (
     SampleBatches,
     StreamBatches,
     sample_steps_per_epoch,
     stream_steps_per_epoch,
 )
-from sparsgd.sync.flatten import flat_grad, trainable, write_grad_
-from sparsgd.sync.tasks import ClassificationTask, LanguageTask
+from sparsgd.worker.flat_model import flat_grad, trainable, write_grad_
+from sparsgd.worker.tasks import ClassificationTask, LanguageTask
 
 CPU = torch.device("cpu")
 # the same sums split into parts and added in another order: a float64-accumulated sum of

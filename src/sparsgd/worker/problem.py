@@ -18,9 +18,9 @@ from typing import Any
 
 from torch import Tensor
 
-from sparsgd.asynchronous.flat_model import FlatModel
 from sparsgd.data import DatasetBundle, load_dataset, shard
 from sparsgd.models import ModelSpec, build_model
+from sparsgd.worker.flat_model import FlatModel
 
 __all__ = ["Problem"]
 

@@ -1,4 +1,4 @@
-"""What one step computes, and how the test set is scored, for each kind of data.
+"""The task of a worker: what one step computes and how the test set is scored, per kind of data.
 
 Classification (accuracy):
 
@@ -15,7 +15,8 @@ of one epoch and cut from the graph (``detach``) at each window:
 The test set is split between ranks so that the sums add up to the whole set whatever P is:
 samples in P contiguous parts; the test stream cut once into ``EVAL_COLUMNS`` columns (each an
 independent text with its own hidden state) of which rank r reads columns r, r + P, ...
-The caller all-reduces the three sums (:mod:`sparsgd.sync.trainer`).
+The synchronous trainer all-reduces the three sums (sparsgd.sync.trainer); the
+parameter server scores the whole test set in one process with :func:`classification_scores`.
 """
 
 from __future__ import annotations
@@ -29,12 +30,40 @@ from torch.utils.data import TensorDataset
 
 from sparsgd.data import batchify
 
-__all__ = ["EVAL_BATCH", "EVAL_COLUMNS", "ClassificationTask", "LanguageTask", "Scores"]
+__all__ = [
+    "EVAL_BATCH",
+    "EVAL_COLUMNS",
+    "ClassificationTask",
+    "LanguageTask",
+    "Scores",
+    "classification_loss",
+    "classification_scores",
+]
 
 EVAL_BATCH = 1000  # test samples per forward pass (memory only; results do not depend on it)
 EVAL_COLUMNS = 10  # test stream columns, the usual evaluation batch of PTB LSTM code
 
 Scores = tuple[float, int, int]  # (loss sum, correct, count)
+
+
+def classification_loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """Mean cross-entropy of ``model(x)`` (b, C) against the labels ``y`` (b,)."""
+    return F.cross_entropy(model(x), y)
+
+
+@torch.no_grad()
+def classification_scores(
+    model: nn.Module, x: Tensor, y: Tensor, device: torch.device | None = None
+) -> Scores:
+    """``(sum of per-sample losses, correct, samples)`` over the labelled set ``(x, y)``."""
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), EVAL_BATCH):
+        xb = x[start : start + EVAL_BATCH].to(device)
+        yb = y[start : start + EVAL_BATCH].to(device)
+        logits = model(xb)  # (b, C)
+        loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+        correct += int((logits.argmax(dim=1) == yb).sum())
+    return loss_sum, correct, len(y)
 
 
 class ClassificationTask:
@@ -54,18 +83,10 @@ class ClassificationTask:
 
     def loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
         x, y = (t.to(self.device) for t in batch)
-        return F.cross_entropy(model(x), y)
+        return classification_loss(model, x, y)
 
-    @torch.no_grad()
     def scores(self, model: nn.Module) -> Scores:
-        loss_sum, correct = 0.0, 0
-        for start in range(0, len(self.y_test), EVAL_BATCH):
-            x = self.x_test[start : start + EVAL_BATCH].to(self.device)
-            y = self.y_test[start : start + EVAL_BATCH].to(self.device)
-            logits = model(x)  # (b, C)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(dim=1) == y).sum())
-        return loss_sum, correct, len(self.y_test)
+        return classification_scores(model, self.x_test, self.y_test, self.device)
 
     @staticmethod
     def metrics(loss_sum: float, correct: int, count: int) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Independent random streams derived from one run seed, the same in every process.
 
-Every consumer of randomness gets its own ``torch.Generator`` seeded from the run seed and a
-path of keys that names it, e.g. ``("worker", 3, "batches")``:
+Every consumer of randomness, in the synchronous trainer and at the parameter server alike,
+gets its own ``torch.Generator`` seeded from the run seed and a path of keys that names it,
+e.g. ``("worker", 3, "batches")`` or ``("data-order", rank)``:
 
     seed(path) = first 8 bytes of SHA-256("<seed>/<key>/<key>/...")  mod 2^63
 
