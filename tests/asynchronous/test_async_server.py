@@ -50,7 +50,9 @@ def test_three_workers_with_a_slowdown_then_resume(tmp_path):
     assert sum(summary["pushes_rejected"].values()) == 0
     assert summary["flushes_per_worker"] == [1, 1, 1]
     assert summary["updates_applied"] == sum(sent) + 3 == summary["steps"]
-    assert sent[2] < min(sent[:2])  # the slowed worker pushes less than either other
+    # the 4x slowed worker is never the busiest; not "less than either other": on a loaded
+    # machine the scheduler can starve one fast worker below it (seen at load 10)
+    assert sent[2] < max(sent[:2])
     # bytes both ways: sparse up and (sparse downlink) sparse down, against dense
     up, dense_up = summary["bytes_uplink_per_worker"], summary["dense_bytes_per_rank"]
     assert all(0 < u < d for u, d in zip(up, dense_up, strict=True))

@@ -128,7 +128,7 @@ def test_run_resume_and_crash(tmp_path, capsys):
     latest.write_bytes(b"truncated")
     assert main(["train", "--resume", str(out), "--steps", "8", "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "worker rank 0 failed" in err
+    assert "rank 0 of 2 failed" in err
     assert "Traceback" in err and f"{latest.name} cannot be read" in err
     assert json.loads((out / "summary.json").read_text())["steps"] == 6  # untouched
     assert Path(latest).read_bytes() == b"truncated"
