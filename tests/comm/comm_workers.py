@@ -22,6 +22,7 @@ GROUPS: dict[int, list[int] | None] = {
     1: [6],
     2: [3, 7],
     3: [1, 4, 6],
+    4: [0, 2, 5, 7],
     5: [0, 2, 3, 5, 7],
     6: [1, 2, 3, 5, 6, 7],
     7: [1, 2, 3, 4, 5, 6, 7],
@@ -74,16 +75,16 @@ def _steps(collective, size, group_rank, numel, density) -> list[dict]:
     for step in range(STEPS):
         p = residual + gradient(size, group_rank, step, numel)
         reduced = collective.reduce(p, density)
-        steps.append(
+        steps.append(  # the collective reuses its buffers: keep copies
             {
                 "p": p,
-                "total": reduced.total,
-                "residual": reduced.residual,
-                "sent": reduced.sent,
+                "total": reduced.total.clone(),
+                "residual": reduced.residual.clone(),
+                "sent": reduced.sent.clone(),
                 "stats": reduced.stats.as_dict(),
             }
         )
-        residual = reduced.residual
+        residual = steps[-1]["residual"]
     return steps
 
 
@@ -121,7 +122,7 @@ def run_bad_inputs(rank: int, world: int) -> dict[str, dict]:
             except (ValueError, TypeError, NonFiniteError) as exc:
                 error = (type(exc).__name__, str(exc))
             after = collective.reduce(good, BAD_DENSITY)  # the group must still work
-            out[f"{name}/{case}"] = {"error": error, "total_after": after.total}
+            out[f"{name}/{case}"] = {"error": error, "total_after": after.total.clone()}
     return out
 
 
@@ -192,7 +193,7 @@ def run_compressor_failures(rank: int, world: int) -> dict[str, dict]:
         except (ValueError, RuntimeError, NonFiniteError) as exc:
             error = (type(exc).__name__, str(exc))
         after = make_collective("topk_allgather").reduce(good, BAD_DENSITY)
-        out[case] = {"error": error, "total_after": after.total}
+        out[case] = {"error": error, "total_after": after.total.clone()}
     nothing = make_compressor("threshold", threshold=1e9)  # no entry reaches it on any rank
     empty = make_collective("topk_allgather", compressor=nothing).reduce(good, BAD_DENSITY)
     out["all_empty"] = {"total": empty.total, "residual": empty.residual, "p": good}

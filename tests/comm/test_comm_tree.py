@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sparsgd.comm.tree import children, n_rounds, parent
+from sparsgd.comm.gtopk import children, n_rounds, parent
 
 MAX_WORLD = 70  # covers powers of two, their neighbours, and the authors' failing 3, 6, 12
 
