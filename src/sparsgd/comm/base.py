@@ -145,6 +145,7 @@ class Workspace:
         if t.numel() != numel or t.dtype != dtype or t.device != device:
             self.total = torch.zeros(numel, dtype=dtype, device=device)
             self.residual = torch.empty(numel, dtype=dtype, device=device)
+            self._touched = []
         for indices in self._touched:
             self.total.index_fill_(0, indices, 0)
         self._touched = []
