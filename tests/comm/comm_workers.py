@@ -109,8 +109,19 @@ def _bad_cases(rank: int) -> dict[str, tuple[torch.Tensor, float]]:
     }
 
 
+# densities of successive valid calls on one collective: k changes on every rank together
+# (a density schedule), so the second call's exchange is flagged, the handshake adopts the new
+# k and the call is made again; the third is a plain call again
+SCHEDULE = (BAD_DENSITY, 2 * BAD_DENSITY, 2 * BAD_DENSITY)
+
+
 def run_bad_inputs(rank: int, world: int) -> dict[str, dict]:
-    """Each case on each collective: the error this rank got, then a valid call's total."""
+    """Each case on each collective: the error this rank got, then a valid call's total.
+
+    The first case meets a collective's first call (the handshake raises); the later ones
+    meet the steady state (the flag rides in the payload, then the handshake raises). Last,
+    each collective runs SCHEDULE on valid input.
+    """
     out = {}
     good = torch.arange(BAD_NUMEL, dtype=torch.float32) - rank
     for name in COLLECTIVES:
@@ -123,7 +134,18 @@ def run_bad_inputs(rank: int, world: int) -> dict[str, dict]:
                 error = (type(exc).__name__, str(exc))
             after = collective.reduce(good, BAD_DENSITY)  # the group must still work
             out[f"{name}/{case}"] = {"error": error, "total_after": after.total.clone()}
+        fresh = make_collective(name)
+        out[f"{name}/schedule"] = [_kept(fresh.reduce(good, density)) for density in SCHEDULE]
     return out
+
+
+def _kept(reduced) -> dict:
+    """Copies of a result (the collective reuses its buffers)."""
+    return {
+        "total": reduced.total.clone(),
+        "residual": reduced.residual.clone(),
+        "stats": reduced.stats.as_dict(),
+    }
 
 
 # --- the launcher itself -------------------------------------------------------------------
