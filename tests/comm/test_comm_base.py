@@ -38,7 +38,7 @@ def test_residual_is_the_one_residual_rule_computed_in_place():
     for _ in range(3):
         p = torch.randn(NUMEL, generator=gen)
         sent = select_topk(p, 5)
-        got = work.residual_after_(p, sent)
+        got = work.residual_from_(p, sent)
         assert got.data_ptr() == buffer
         assert torch.equal(got, residual_after(p, sent))  # bit for bit, zero at sent
         assert not bool(got[sent.indices].any())

@@ -155,7 +155,7 @@ class Workspace:
         self._touched.append(msg.indices)
         return msg.add_to_(self.total)
 
-    def residual_after_(self, p: Tensor, sent: SparseMessage) -> Tensor:
+    def residual_from_(self, p: Tensor, sent: SparseMessage) -> Tensor:
         """``residual = p - c`` with ``c`` given by ``sent``: a copy of ``p``, then the same
         subtraction as :func:`sparsgd.compress.base.residual_after` at ``sent.indices``."""
         self.residual.copy_(p.detach())

@@ -131,10 +131,10 @@ class GTopk:
                 self._link.all_reduce_(values, ledger)  # (4')
                 total = self._work.add_to_total_(SparseMessage(final.indices, values, numel))
                 sent = final.indices
-                residual = self._work.residual_after_(p, SparseMessage(sent, p[sent], numel))
+                residual = self._work.residual_from_(p, SparseMessage(sent, p[sent], numel))
             else:
                 total, sent = self._work.add_to_total_(final), local.indices  # (4)
-                residual = self._work.residual_after_(p, local)
+                residual = self._work.residual_from_(p, local)
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)

@@ -86,7 +86,7 @@ class TopkAllgather:
             total = self._work.total
             for theirs in sets:  # (4)
                 self._work.add_to_total_(theirs)
-            residual = self._work.residual_after_(p, mine)
+            residual = self._work.residual_from_(p, mine)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
     def _select(self, p: Tensor, k: int, density: float):
