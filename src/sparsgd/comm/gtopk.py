@@ -124,17 +124,18 @@ class GTopk:
         final, flagged = self._broadcast(held, flagged, ledger)  # (3)
         if flagged > 0:
             return None
+        if self.exact:
+            values = p[final.indices].contiguous()  # (k,) p_i[G]
+            self._link.all_reduce_(values, ledger)  # (4') sum_i p_i[G]
+            final = SparseMessage(final.indices, values, numel)
         with ledger.phase("apply"):
             self._work.open_(numel, dtype, p.device)
+            total = self._work.add_to_total_(final)  # (4), (4')
             if self.exact:
-                values = p[final.indices].contiguous()  # (k,)
-                self._link.all_reduce_(values, ledger)  # (4')
-                total = self._work.add_to_total_(SparseMessage(final.indices, values, numel))
                 sent = final.indices
                 residual = self._work.residual_from_(p, SparseMessage(sent, p[sent], numel))
             else:
-                total, sent = self._work.add_to_total_(final), local.indices  # (4)
-                residual = self._work.residual_from_(p, local)
+                sent, residual = local.indices, self._work.residual_from_(p, local)
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)
@@ -160,7 +161,9 @@ class GTopk:
             link.send_all(self._up, [parent(link.rank)], ledger, HEADER_NBYTES)
         return held, dropped, flagged
 
-    def _broadcast(self, held: SparseMessage, flagged: int, ledger: Ledger):
+    def _broadcast(
+        self, held: SparseMessage, flagged: int, ledger: Ledger
+    ) -> tuple[SparseMessage, int]:
         """(3) ``(G, flags of all ranks)`` on every rank; G is rank 0's ``held``."""
         link, k, numel = self._link, held.indices.numel(), held.numel
         value_dtype = None if self.exact else held.values.dtype

@@ -39,7 +39,7 @@ __all__ = ["TopkAllgather", "select_local"]
 FAILED_NONFINITE, FAILED_OTHER, FLAGGED = -1, -2, -3
 
 
-def select_local(p: Tensor, k: int, density: float, compressor: Compressor | None):
+def select_local(p: Tensor, k: int, density: float, compressor: Compressor | None) -> SparseMessage:
     """(1) ``c = C(p)`` with int64 indices: exact top-k of ``k``, or what ``compressor`` keeps."""
     if compressor is None:
         return select_topk(p, k)
@@ -89,14 +89,20 @@ class TopkAllgather:
             residual = self._work.residual_from_(p, mine)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
-    def _select(self, p: Tensor, k: int, density: float):
+    def _select(self, p: Tensor, k: int, density: float) -> tuple[SparseMessage, Exception | None]:
         """``(c_i, None)``, or an empty set and the error the compressor raised on this rank."""
         try:
             return select_local(p, k, density, self._compressor), None
         except Exception as exc:  # any error: the other ranks must learn of it, not hang (3)
             return _empty(p.numel(), p), exc
 
-    def _gather_sets(self, mine, failure, rows, ledger: Ledger) -> list[SparseMessage]:
+    def _gather_sets(
+        self,
+        mine: SparseMessage,
+        failure: Exception | None,
+        rows: list[list[int]],
+        ledger: Ledger,
+    ) -> list[SparseMessage]:
         """(3) every rank's set, rank 0 first, from one padded all-gather."""
         _raise_if_failed(failure, [n for n, _ in rows])
         codes = [c for _, c in rows]
@@ -120,7 +126,9 @@ def _empty(numel: int, like: Tensor) -> SparseMessage:
     return SparseMessage(empty.long(), empty, numel)
 
 
-def _gather_headers(length: int, value_dtype: torch.dtype, link: Link, ledger: Ledger):
+def _gather_headers(
+    length: int, value_dtype: torch.dtype, link: Link, ledger: Ledger
+) -> list[list[int]]:
     """(2) ``[(n_j, dtype code_j) for every rank j]``; code 0: not a wire dtype."""
     code = DTYPE_CODES.get(value_dtype, 0)
     header = torch.tensor([length, code], dtype=torch.int64, device=link.device)

@@ -42,7 +42,9 @@ def entry_nbytes(numel: int, value_dtype: torch.dtype | None) -> int:
     return _itemsize(index_dtype(numel)) + value
 
 
-def pack_(buffer: Tensor, msg: SparseMessage, status: int | None = None, values: bool = True):
+def pack_(
+    buffer: Tensor, msg: SparseMessage, status: int | None = None, values: bool = True
+) -> Tensor:
     """Write ``[status] ++ indices [++ values]`` of ``msg`` at the start of ``buffer`` (uint8).
 
     Returns the written prefix (a view of ``buffer``); the rest of ``buffer`` is left as is.
