@@ -23,6 +23,7 @@ GROUPS: dict[int, list[int] | None] = {
     1: [6],
     2: [3, 7],
     3: [1, 4, 6],
+    4: [0, 2, 5, 7],
     5: [0, 2, 3, 5, 7],
     6: [1, 2, 3, 5, 6, 7],
     7: [1, 2, 3, 4, 5, 6, 7],
@@ -76,16 +77,16 @@ def _steps(collective, size, group_rank, numel, density) -> list[dict]:
     for step in range(STEPS):
         p = residual + gradient(size, group_rank, step, numel)
         reduced = collective.reduce(p, density)
-        steps.append(
+        steps.append(  # the collective reuses its buffers: keep copies
             {
                 "p": p,
-                "total": reduced.total,
-                "residual": reduced.residual,
-                "sent": reduced.sent,
+                "total": reduced.total.clone(),
+                "residual": reduced.residual.clone(),
+                "sent": reduced.sent.clone(),
                 "stats": reduced.stats.as_dict(),
             }
         )
-        residual = reduced.residual
+        residual = steps[-1]["residual"]
     return steps
 
 
@@ -110,8 +111,19 @@ def _bad_cases(rank: int) -> dict[str, tuple[torch.Tensor, float]]:
     }
 
 
+# densities of successive valid calls on one collective: k changes on every rank together
+# (a density schedule), so the second call's exchange is flagged, the handshake adopts the new
+# k and the call is made again; the third is a plain call again
+SCHEDULE = (BAD_DENSITY, 2 * BAD_DENSITY, 2 * BAD_DENSITY)
+
+
 def run_bad_inputs(ctx: WorkerContext) -> dict[str, dict]:
-    """Each case on each collective: the error this rank got, then a valid call's total."""
+    """Each case on each collective: the error this rank got, then a valid call's total.
+
+    The first case meets a collective's first call (the handshake raises); the later ones
+    meet the steady state (the flag rides in the payload, then the handshake raises). Last,
+    each collective runs SCHEDULE on valid input.
+    """
     rank = ctx.rank
     out = {}
     good = torch.arange(BAD_NUMEL, dtype=torch.float32) - rank
@@ -124,8 +136,19 @@ def run_bad_inputs(ctx: WorkerContext) -> dict[str, dict]:
             except (ValueError, TypeError, NonFiniteError) as exc:
                 error = (type(exc).__name__, str(exc))
             after = collective.reduce(good, BAD_DENSITY)  # the group must still work
-            out[f"{name}/{case}"] = {"error": error, "total_after": after.total}
+            out[f"{name}/{case}"] = {"error": error, "total_after": after.total.clone()}
+        fresh = make_collective(name)
+        out[f"{name}/schedule"] = [_kept(fresh.reduce(good, density)) for density in SCHEDULE]
     return out
+
+
+def _kept(reduced) -> dict:
+    """Copies of a result (the collective reuses its buffers)."""
+    return {
+        "total": reduced.total.clone(),
+        "residual": reduced.residual.clone(),
+        "stats": reduced.stats.as_dict(),
+    }
 
 
 # --- the launcher itself -------------------------------------------------------------------
@@ -197,7 +220,7 @@ def run_compressor_failures(ctx: WorkerContext) -> dict[str, dict]:
         except (ValueError, RuntimeError, NonFiniteError) as exc:
             error = (type(exc).__name__, str(exc))
         after = make_collective("topk_allgather").reduce(good, BAD_DENSITY)
-        out[case] = {"error": error, "total_after": after.total}
+        out[case] = {"error": error, "total_after": after.total.clone()}
     nothing = make_compressor("threshold", threshold=1e9)  # no entry reaches it on any rank
     empty = make_collective("topk_allgather", compressor=nothing).reduce(good, BAD_DENSITY)
     out["all_empty"] = {"total": empty.total, "residual": empty.residual, "p": good}

@@ -13,7 +13,7 @@ from sparsgd.comm import COLLECTIVES
 WORKERS = 2
 NUMEL = 3000
 DENSITY = 0.01  # k = 30
-CHECK_BYTES = 5 * 8
+STATUS_BYTES = 8  # the input check in a gTop-k tree message (the timed calls have no handshake)
 
 
 @pytest.mark.multiprocess
@@ -31,10 +31,16 @@ def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):
     by_name = {r["collective"]: r for r in rows}
     assert by_name["dense"]["ratio_to_dense"] == 1.0
     k = 30
-    check = (WORKERS - 1) * CHECK_BYTES
-    assert by_name["dense"]["bytes_sent_per_rank"] == check + 2 * (WORKERS - 1) * NUMEL // 2 * 4
-    assert by_name["topk_allgather"]["bytes_sent_per_rank"] == check + (WORKERS - 1) * (16 + 8 * k)
-    assert by_name["gtopk"]["bytes_sent_per_rank"] == check + 8 * k  # one message each way
+    # dense: the status element makes d + 1 = 3001 values, ceil(3001 / 2) = 1501 per chunk
+    assert by_name["dense"]["bytes_sent_per_rank"] == 2 * (WORKERS - 1) * 1501 * 4
+    assert by_name["topk_allgather"]["bytes_sent_per_rank"] == (WORKERS - 1) * (16 + 8 * k)
+    assert by_name["gtopk"]["bytes_sent_per_rank"] == STATUS_BYTES + 8 * k  # one message each way
+    ring = 2 * (WORKERS - 1)
+    expected_messages = {"dense": ring, "topk_allgather": ring, "gtopk": 1, "gtopk_exact": 1 + ring}
+    for name, messages in expected_messages.items():  # rank 0: no handshake after the warm-up
+        assert by_name[name]["messages_sent"] == by_name[name]["messages_recv"] == messages
+    assert math.isfinite(by_name["dense"]["plain_ms"]) and by_name["dense"]["plain_ms"] > 0
+    assert all("plain_ms" not in r for r in rows if r["collective"] != "dense")
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,25 @@ def test_every_rank_raises_and_the_group_survives(outcomes, name, case):
         assert torch.equal(totals[0], expected)
 
 
+@pytest.mark.multiprocess
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(COLLECTIVES))
+def test_a_density_changed_on_every_rank_is_adopted_not_refused(outcomes, name):
+    goods = [torch.arange(cw.BAD_NUMEL, dtype=torch.float32) - r for r in range(BAD_WORLD)]
+    for call, density in enumerate(cw.SCHEDULE):
+        reference = simulate(name, goods, density, first_call=call == 0)
+        for rank, outcome in enumerate(outcomes):
+            got = outcome[f"{name}/schedule"][call]
+            assert torch.equal(got["residual"], reference[rank].residual), (call, rank)
+            # small integers: every sum is exact in any order, so even dense is bit for bit
+            assert torch.equal(got["total"], reference[rank].total), (call, rank)
+            handshakes = {0: 1, 1: 1, 2: 0}[call]  # first call; the change of k; steady state
+            assert got["stats"]["check_messages_sent"] == handshakes * (BAD_WORLD - 1)
+            if call == 2:  # steady state again: every count equals the reference
+                for field in ("messages_sent", "bytes_sent", "messages_recv", "bytes_recv"):
+                    assert got["stats"][field] == getattr(reference[rank].stats, field)
+
+
 def test_no_process_group_is_a_clear_error():
     assert not dist.is_initialized()
     for name in COLLECTIVES:

@@ -7,22 +7,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsgd.comm.merge import merge
-from sparsgd.comm.sparse_set import Entries, scatter_dense
+from sparsgd.comm.gtopk import merge
+from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk_reference import topk_reference
 
 NUMEL = 64
 
 
-def entries(pairs: dict[int, float]) -> Entries:
+def entries(pairs: dict[int, float]) -> SparseMessage:
     indices = sorted(pairs)
-    return Entries(
-        torch.tensor(indices, dtype=torch.int64), torch.tensor([pairs[i] for i in indices])
+    return SparseMessage(
+        torch.tensor(indices, dtype=torch.int64), torch.tensor([pairs[i] for i in indices]), NUMEL
     )
 
 
-def dense(e: Entries) -> torch.Tensor:
-    return scatter_dense(e, NUMEL, torch.float32)
+def dense(e: SparseMessage) -> torch.Tensor:
+    return e.to_dense(torch.float32)
 
 
 def test_shared_indices_are_added_then_k_kept_by_magnitude():

@@ -3,7 +3,9 @@
 One spawned world of 8 processes runs every group size as a subgroup (P = 8 on the default
 group), every spec and collective, two error-feedback steps each; the tests below check what
 the ranks sent back against each other, the invariant, the one-process reference
-(sparsgd.sim.collectives) and the byte formulas of ALGORITHMS.md section 3.
+(sparsgd.sim.collectives) and the message and byte formulas of docs/algorithms.md (cost
+model). Step 0 is a collective's first call (it opens with the input-check handshake); step 1
+is the steady state, where the check rides in the payload messages.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sparsgd.sim.collectives import simulate
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
 
-GROUP_TIMEOUT_S = 180.0  # 8 processes start, import torch and run 112 small calls on 2 cores
+GROUP_TIMEOUT_S = 240.0  # 8 processes start, import torch and run 160 small calls on 2 cores
 EPS32 = torch.finfo(torch.float32).eps
 # Sums of P float32 values in two different orders (gloo's ring vs rank order) differ by at
 # most 2 (P - 1) eps sum_i |p_i| per element (first-order bound of recursive summation).
@@ -31,7 +33,8 @@ SUM_ORDER_FACTOR = 2
 # The invariant compares sums that each carry up to P roundings (tree merges, the residual
 # sums, the test's own sums): 4 P eps sum_i |p_i| per element covers all of them.
 INVARIANT_FACTOR = 4
-CHECK_BYTES = 5 * 8  # the input-agreement header: 5 int64 per rank
+CHECK_BYTES = 5 * 8  # the handshake header of a first call: 5 int64 per rank
+STATUS_BYTES = 8  # the status header of every gTop-k tree message
 EXACT = ("topk_allgather", "gtopk")  # totals are the same additions in the same order
 CASES = [(size, spec, name) for size in cw.GROUPS for spec in cw.SPECS for name in COLLECTIVES]
 
@@ -86,7 +89,7 @@ def test_equals_the_one_process_reference(runs, size, spec, name):
         ps = [r[step]["p"] for r in ranks]
         if step == 0:
             assert all(torch.equal(p, cw.gradient(size, i, 0, numel)) for i, p in enumerate(ps))
-        reference = simulate(name, ps, density)
+        reference = simulate(name, ps, density, first_call=step == 0)
         for i, (mine, ref) in enumerate(zip(ranks, reference, strict=True)):
             got = mine[step]
             assert torch.equal(got["residual"], ref.residual), (step, i)
@@ -126,19 +129,31 @@ def _payload_formula(name: str, rank: int, size: int, numel: int, k: int) -> tup
     return (has_parent + kids + ring, sent, kids + has_parent + ring, recv)
 
 
+def _status_formula(name: str, rank: int, size: int, numel: int) -> int:
+    """Bytes of the input check riding in the payload, sent and (as many) received."""
+    if name == "dense":  # one element appended to the ring all-reduce
+        return 2 * (size - 1) * dense_bytes(-(-(numel + 1) // size) - -(-numel // size))
+    if name == "topk_allgather":  # in the length header the payload already has
+        return 0
+    return STATUS_BYTES * (int(rank > 0) + _tree_degree(rank, size))  # one per tree message
+
+
 @pytest.mark.parametrize(("size", "spec", "name"), CASES)
 def test_counted_bytes_equal_the_formulas(runs, size, spec, name):
     numel, density = cw.SPECS[spec]
     k = k_from_density(density, numel)
     for rank, steps in enumerate(runs[f"{size}/{spec}/{name}"]):
-        for stats in (s["stats"] for s in steps):
-            assert stats["check_messages_sent"] == size - 1
-            assert stats["check_bytes_sent"] == (size - 1) * CHECK_BYTES
+        for step, stats in enumerate(s["stats"] for s in steps):
+            handshake = size - 1 if step == 0 else 0
+            assert stats["check_messages_sent"] == stats["check_messages_recv"] == handshake
+            status = _status_formula(name, rank, size, numel)
+            assert stats["check_bytes_sent"] == handshake * CHECK_BYTES + status
+            assert stats["check_bytes_recv"] == handshake * CHECK_BYTES + status
             got = (
                 stats["messages_sent"] - stats["check_messages_sent"],
                 stats["bytes_sent"] - stats["check_bytes_sent"],
-                stats["messages_recv"] - (size - 1),
-                stats["bytes_recv"] - (size - 1) * CHECK_BYTES,
+                stats["messages_recv"] - stats["check_messages_recv"],
+                stats["bytes_recv"] - stats["check_bytes_recv"],
             )
             assert got == _payload_formula(name, rank, size, numel, k), rank
             assert min(stats["select_s"], stats["comm_s"], stats["apply_s"]) >= 0.0
@@ -151,12 +166,31 @@ def test_gtopk_critical_path_is_two_log_p_messages_of_k_entries(runs, size):
     log_p = math.ceil(math.log2(size)) if size > 1 else 0
     for rank, steps in enumerate(runs[f"{size}/wide/gtopk"]):
         stats = steps[0]["stats"]
-        messages = stats["messages_sent"] + stats["messages_recv"] - 2 * (size - 1)
-        nbytes = stats["bytes_sent"] + stats["bytes_recv"] - 2 * (size - 1) * CHECK_BYTES
+        messages = stats["messages_sent"] + stats["messages_recv"]
+        messages -= stats["check_messages_sent"] + stats["check_messages_recv"]
+        nbytes = stats["bytes_sent"] + stats["bytes_recv"]
+        nbytes -= stats["check_bytes_sent"] + stats["check_bytes_recv"]
         assert nbytes == messages * 8 * k
         assert messages <= 2 * log_p
         if rank == 0:
             assert messages == 2 * log_p
+
+
+@pytest.mark.parametrize("size", list(cw.GROUPS))
+def test_gtopk_steady_state_sends_the_tree_messages_and_nothing_else(runs, size):
+    """After the first call: 2 ceil(log2 P) messages on rank 0, every one a tree message of
+    8 + 8k bytes, the input check riding inside; no other message on any rank."""
+    numel, density = cw.SPECS["wide"]
+    k = k_from_density(density, numel)
+    log_p = math.ceil(math.log2(size)) if size > 1 else 0
+    all_stats = [steps[1]["stats"] for steps in runs[f"{size}/wide/gtopk"]]
+    for rank, stats in enumerate(all_stats):
+        assert stats["check_messages_sent"] == stats["check_messages_recv"] == 0
+        edges = int(rank > 0) + _tree_degree(rank, size)  # parent and children in the tree
+        assert stats["messages_sent"] == stats["messages_recv"] == edges
+        assert stats["bytes_sent"] == stats["bytes_recv"] == edges * (STATUS_BYTES + 8 * k)
+    assert all_stats[0]["messages_sent"] + all_stats[0]["messages_recv"] == 2 * log_p
+    assert sum(s["messages_sent"] for s in all_stats) == 2 * (size - 1)  # each edge twice
 
 
 @pytest.mark.parametrize("size", list(cw.GROUPS))

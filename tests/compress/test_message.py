@@ -60,3 +60,20 @@ def test_message_validates_its_parts() -> None:
         SparseMessage(torch.tensor([0, 1], dtype=torch.int32), torch.tensor([1.0]), 5)
     with pytest.raises(ValueError, match="int32 or int64"):
         SparseMessage(torch.tensor([0.0]), torch.tensor([1.0]), 5)
+
+
+def test_add_to_and_subtract_from_touch_only_the_indices() -> None:
+    msg = SparseMessage(torch.tensor([1, 3], dtype=torch.int32), torch.tensor([2.0, -1.0]), 5)
+    x = torch.ones(5, dtype=torch.float64)
+    assert msg.add_to_(x) is x
+    assert x.tolist() == [1.0, 3.0, 1.0, 0.0, 1.0]
+    assert msg.subtract_from_(x).tolist() == [1.0] * 5
+    with pytest.raises(ValueError, match=r"x must be flat with numel=5.*got shape \(4,\)"):
+        msg.add_to_(torch.ones(4))
+
+
+def test_message_values_may_be_a_collectives_dtype_but_not_an_integer() -> None:
+    for dtype in (torch.bfloat16, torch.float64):
+        assert SparseMessage(torch.tensor([0]), torch.ones(1, dtype=dtype), 3).nnz == 1
+    with pytest.raises(ValueError, match="values must be one of"):
+        SparseMessage(torch.tensor([0]), torch.ones(1, dtype=torch.int64), 3)

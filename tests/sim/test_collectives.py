@@ -136,6 +136,26 @@ def test_gtopk_critical_path_counts(world):
         assert s.comm_s == 0.0
 
 
+@pytest.mark.parametrize("world", range(1, 9))
+def test_gtopk_steady_state_messages_are_the_tree_and_nothing_else(world):
+    """A later call (no handshake): rank i sends and receives one message per tree edge
+    (its parent, its children), 2 ceil(log2 P) on rank 0, each 8 + 8k bytes with the 8-byte
+    status header counted as the input check."""
+    k = k_from_density(DENSITY, NUMEL)
+    log_p = math.ceil(math.log2(world)) if world > 1 else 0
+    reduced = simulate("gtopk", gradients(world, 0), DENSITY, first_call=False)
+    for rank, r in enumerate(reduced):
+        s = r.stats
+        edges = sum(
+            1 for j in range(world) if j != rank and (j & (j - 1) == rank or rank & (rank - 1) == j)
+        )
+        assert s.check_messages_sent == s.check_messages_recv == 0
+        assert s.messages_sent == s.messages_recv == edges
+        assert s.bytes_sent == edges * (8 + 8 * k) and s.check_bytes_sent == edges * 8
+    assert reduced[0].stats.messages_sent + reduced[0].stats.messages_recv == 2 * log_p
+    assert sum(r.stats.messages_sent for r in reduced) == 2 * (world - 1)
+
+
 def test_topk_allgather_takes_a_compressor_with_variable_lengths():
     compressor = make_compressor("threshold", threshold=1.5)
     for ps, reduced in run_steps("topk_allgather", 4, compressor):

@@ -10,7 +10,7 @@ collective of sparsgd.comm once untimed, then --repeats times after a barrier:
 
 A call's time is that of the slowest rank (a collective ends when its last rank does); the
 table gives its median over the repeats, split into select (local top-k and tree merges),
-comm and apply, the bytes the busiest rank sent (as counted by the collective, the 40-byte
+comm and apply, the bytes the busiest rank sent (as counted by the collective, the
 input check included), and both ratios to dense measured in this same run.
 """
 
@@ -79,10 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def bench_worker(
     ctx: WorkerContext, numel: int, density: float, repeats: int, seed: int
 ) -> dict[str, list[list[float]]]:
-    """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent."""
+    """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent,
+    messages sent and received, and (dense) the seconds of a plain all_reduce of p."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
     out = {}
+    plain = p.clone()  # (numel,) reused by the plain all_reduce timed beside dense
     for name in COLLECTIVES:
         collective = make_collective(name)
         collective.reduce(p, density)  # untimed warm-up
@@ -90,11 +92,22 @@ def bench_worker(
         for _ in range(repeats):
             dist.barrier()
             start = time.perf_counter()
-            stats = collective.reduce(p, density).stats
+            s = collective.reduce(p, density).stats
             wall = time.perf_counter() - start
-            rows.append([wall, stats.select_s, stats.comm_s, stats.apply_s, stats.bytes_sent])
+            row = [wall, s.select_s, s.comm_s, s.apply_s, s.bytes_sent]
+            rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name)])
         out[name] = rows
     return out
+
+
+def _plain_s(buffer: torch.Tensor, name: str) -> float:
+    """Seconds of a plain dist.all_reduce of ``buffer`` (dense only; NaN for the others)."""
+    if name != "dense":
+        return math.nan
+    dist.barrier()
+    start = time.perf_counter()
+    dist.all_reduce(buffer)
+    return time.perf_counter() - start
 
 
 def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, float | str]]:
@@ -108,6 +121,9 @@ def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, fl
             row[field] = statistics.median(slowest) * 1e3
         row["bytes_sent_per_rank"] = int(max(r[4] for call in calls for r in call))
         row["bytes_sent_mean"] = statistics.fmean(r[4] for r in calls[0])
+        row["messages_sent"], row["messages_recv"] = int(calls[-1][0][5]), int(calls[-1][0][6])
+        if name == "dense":  # a plain all_reduce of the same tensor, timed in the same run
+            row["plain_ms"] = statistics.median(max(r[7] for r in call) for call in calls) * 1e3
         rows.append(row)
     dense = rows[0]
     for row in rows:

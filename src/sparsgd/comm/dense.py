@@ -1,13 +1,18 @@
-"""Dense S-SGD: the allreduce of the whole flat tensor, the baseline of every comparison.
+"""Dense S-SGD: the all-reduce of the whole flat tensor, the baseline of every comparison.
 
-    # (1) total    = all_reduce(p) = sum_i p_i     # d values
-    # (2) residual = 0                              # nothing is held back
-    #     sent     = 0 .. d-1                       # every entry left the residual
+On rank i of P, with a buffer B of d + 1 elements owned by the collective:
 
-``sent`` is one tensor reused across calls of the same size: read it, never write to it.
+    # (1) B[:d] = p_i;  B[d] = status_i          # 0, or 1 if this rank's input is flagged
+    # (2) all_reduce(B)                           # B[:d] = sum_i p_i;  B[d] = flagged ranks
+    # (3) B[d] > 0: every rank runs the input check (comm/base.py) and raises or retries
+    # (4) total = B[:d];  residual = 0;  sent = 0 .. d-1
 
-Cost (ring, ALGORITHMS.md section 3): 2 (P - 1) messages and 2 (P - 1) / P * 4d bytes sent
-per rank. The backend picks its own algorithm; the bytes are counted by that ring rule.
+``total``, ``residual`` and ``sent`` are views of buffers reused across calls of the same
+size (see :mod:`sparsgd.comm.stats`): nothing of size d is allocated per call.
+
+Cost (ring, docs/algorithms.md cost model): 2 (P - 1) messages and 2 (P - 1) ceil((d+1)/P)
+* s bytes sent per rank, the appended status included. The backend picks its own algorithm;
+the bytes are counted by that ring rule.
 """
 
 from __future__ import annotations
@@ -16,18 +21,16 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from sparsgd.comm.accounting import Ledger
-from sparsgd.comm.agree import agree_on_input
-from sparsgd.comm.base import check_compressor
-from sparsgd.comm.link import open_link
-from sparsgd.comm.stats import Reduced
+from sparsgd.comm.base import InputCheck, check_compressor
+from sparsgd.comm.stats import Ledger, Reduced
+from sparsgd.comm.wire import open_link
 from sparsgd.compress.base import Compressor
 
 __all__ = ["DenseAllreduce"]
 
 
 class DenseAllreduce:
-    """``dense``: sum of every rank's ``p`` by one all_reduce."""
+    """``dense``: sum of every rank's ``p`` by one all_reduce, status element appended."""
 
     name = "dense"
 
@@ -36,22 +39,31 @@ class DenseAllreduce:
     ) -> None:
         check_compressor(self.name, compressor, ("dense",))
         self._link = open_link(group, self.name)
-        self._every_index = torch.empty(0, dtype=torch.int64)  # `sent`, kept between calls
+        self._check = InputCheck(self.name, self._link)
+        self._buffer = torch.empty(0)  # (d + 1,) B
+        self._zeros = torch.empty(0)  # (d,) the residual, always 0
+        self._every_index = torch.empty(0, dtype=torch.int64)  # (d,) sent = 0 .. d-1
 
     def reduce(self, p: Tensor, density: float) -> Reduced:
-        ledger = Ledger(self._link.device)
-        agree_on_input(p, density, self._link, ledger, self.name)
-        p = p.detach()  # (d,) the collective never builds autograd graphs
-        with ledger.phase("apply"):
-            total = p.clone(memory_format=torch.contiguous_format)  # (d,)
-        self._link.all_reduce_(total, ledger)  # (1) total = sum_i p_i
-        with ledger.phase("apply"):
-            residual = torch.zeros_like(total)  # (2)
-            sent = self._all_indices(total)
-        return Reduced(total, residual, sent, ledger.stats)
+        return self._check.run(p, density, self._attempt)
 
-    def _all_indices(self, like: Tensor) -> Tensor:
-        """``0 .. d-1`` (int64), built once per size and device: 8d bytes not re-made per call."""
-        if self._every_index.numel() != like.numel() or self._every_index.device != like.device:
-            self._every_index = torch.arange(like.numel(), dtype=torch.int64, device=like.device)
-        return self._every_index
+    def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
+        numel, dtype = self._check.agreed.numel, self._check.agreed.dtype
+        with ledger.phase("apply"):
+            buffer = self._buffers(numel, dtype, p.device)
+            if status == 0:
+                buffer[:numel].copy_(p.detach())  # (1)
+            buffer[numel] = status
+        self._link.all_reduce_(buffer, ledger, check_numel=1)  # (2)
+        if float(buffer[numel]) > 0:  # (3)
+            return None
+        return Reduced(buffer[:numel], self._zeros, self._every_index, ledger.stats)  # (4)
+
+    def _buffers(self, numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """B, made again only when the size, dtype or device changes."""
+        b = self._buffer
+        if b.numel() != numel + 1 or b.dtype != dtype or b.device != device:
+            self._buffer = torch.zeros(numel + 1, dtype=dtype, device=device)
+            self._zeros = torch.zeros(numel, dtype=dtype, device=device)
+            self._every_index = torch.arange(numel, dtype=torch.int64, device=device)
+        return self._buffer

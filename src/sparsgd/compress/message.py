@@ -1,13 +1,21 @@
 """The sparse message that crosses the wire, and the exact number of bytes it costs.
 
 A message is ``(indices, values)`` over a flat tensor of ``numel`` entries
-(ALGORITHMS.md section 1):
+(docs/algorithms.md, notation):
 
     indices: int32, or int64 only when numel >= 2**31
     values:  float32, or float16 when asked for
     bytes(message) = n * (itemsize(index) + itemsize(value))
 
 So one entry costs 8 bytes (6 with float16 values); a dense float32 tensor costs 4 * numel.
+
+The same type carries the sparse sets inside the collectives of :mod:`sparsgd.comm` (there
+with int64 indices, and values in the dtype of the tensor being reduced, which may also be
+bfloat16 or float64). Two in-place operations apply a message to a dense tensor at its
+indices only, so a caller that owns a buffer touches ``nnz`` entries, not ``numel``:
+
+    msg.add_to_(x)          # x[indices] += values       (sums of sets, dropped values)
+    msg.subtract_from_(x)   # x[indices] -= values       (residual = p - c, in place)
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from sparsgd.compress.checks import NonFiniteError
 
 __all__ = [
     "INT32_LIMIT",
+    "MESSAGE_VALUE_DTYPES",
     "VALUE_DTYPES",
     "SparseMessage",
     "check_value_dtype",
@@ -31,7 +40,9 @@ __all__ = [
 ]
 
 INT32_LIMIT = 2**31
-VALUE_DTYPES = (torch.float32, torch.float16)
+VALUE_DTYPES = (torch.float32, torch.float16)  # what a compressor may send
+# what a message may hold: the compressors' dtypes plus those a collective reduces as they are
+MESSAGE_VALUE_DTYPES = (*VALUE_DTYPES, torch.bfloat16, torch.float64)
 
 
 def index_dtype(numel: int) -> torch.dtype:
@@ -70,7 +81,7 @@ class SparseMessage:
     """
 
     indices: Tensor  # (n,) int32 | int64
-    values: Tensor  # (n,) float32 | float16
+    values: Tensor  # (n,) float32 | float16 (a compressor's); bfloat16 | float64 (a collective's)
     numel: int
 
     def __post_init__(self) -> None:
@@ -86,8 +97,10 @@ class SparseMessage:
             )
         if self.indices.dtype not in (torch.int32, torch.int64):
             raise ValueError(f"indices must be int32 or int64; got {self.indices.dtype}")
-        if self.values.dtype not in VALUE_DTYPES:
-            raise ValueError(f"values must be float32 or float16; got {self.values.dtype}")
+        if self.values.dtype not in MESSAGE_VALUE_DTYPES:
+            raise ValueError(
+                f"values must be one of {MESSAGE_VALUE_DTYPES}; got {self.values.dtype}"
+            )
         if self.numel < 1:
             raise ValueError(f"numel must be >= 1; got {self.numel}")
 
@@ -110,6 +123,29 @@ class SparseMessage:
         out = torch.zeros(self.numel, dtype=dtype, device=self.values.device)
         out[self.indices.long()] = self.values.to(dtype)
         return out
+
+    def add_to_(self, x: Tensor) -> Tensor:
+        """``x[indices] += values`` in place (``x``: ``(numel,)``); returns ``x``."""
+        self._check_target(x)
+        return x.index_add_(0, self.indices.long(), self.values.to(x.dtype))
+
+    def subtract_from_(self, x: Tensor) -> Tensor:
+        """``x[indices] -= values`` in place (``x``: ``(numel,)``); returns ``x``.
+
+        With ``x`` a copy of ``p`` this is :func:`~sparsgd.compress.base.residual_after`
+        done in a buffer the caller owns: the same subtraction at the same positions.
+        """
+        self._check_target(x)
+        indices = self.indices.long()
+        x[indices] -= self.values.to(x.dtype)
+        return x
+
+    def _check_target(self, x: Tensor) -> None:
+        if x.dim() != 1 or x.numel() != self.numel:
+            raise ValueError(
+                f"x must be flat with numel={self.numel} to take this message; got shape "
+                f"{tuple(x.shape)}"
+            )
 
 
 def gather_message(

@@ -2,10 +2,11 @@
 
     reduced = simulate("gtopk", [p_0, ..., p_{P-1}], density)   # reduced[i] is rank i's Reduced
 
-The schedule is written out plainly here (rounds of ALGORITHMS.md section 3, not the
+The schedule is written out plainly here (rounds of docs/algorithms.md, gTop-k tree, not the
 per-rank view of the process-group code), while the sparse-set math is shared with
-:mod:`sparsgd.comm` (:mod:`~sparsgd.comm.merge`, :mod:`~sparsgd.comm.sparse_set`), so the
-multi-process run must equal this one element for element. For gtopk:
+:mod:`sparsgd.comm` (:func:`~sparsgd.comm.gtopk.merge`, :func:`~sparsgd.comm.base.select_topk`)
+and the residual is :func:`sparsgd.compress.base.residual_after`, so the multi-process run
+must equal this one element for element. For gtopk:
 
     # (1) c_i = top_k(p_i);  e_i = p_i - c_i                      for every rank i
     # (2) for r = 0, 1, ..., ceil(log2 P) - 1:
@@ -15,9 +16,12 @@ multi-process run must equal this one element for element. For gtopk:
     # (4) total = dense(held_0) on every rank
 
 Each simulated rank's :class:`~sparsgd.comm.stats.CommStats` counts its messages and bytes by
-the rules of :mod:`sparsgd.comm.accounting`, the input-agreement header included, so they
-equal the real run's; ``comm_s`` is 0 (nothing travels), ``select_s`` and ``apply_s`` are
-measured. Every rank gets its own copy of ``total``.
+the rules of :mod:`sparsgd.comm.stats` and the input check of :mod:`sparsgd.comm.base`, so
+they equal the real run's: with ``first_call`` the handshake all-gather (5 int64 per rank)
+that opens a collective's first call, and in every call the status that rides in the
+messages (an 8-byte header per tree message, one element appended to the dense buffer, the
+length header of topk_allgather). ``comm_s`` is 0 (nothing travels), ``select_s`` and
+``apply_s`` are measured. Every rank gets its own copy of ``total``.
 """
 
 from __future__ import annotations
@@ -27,35 +31,34 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from sparsgd.comm.accounting import CHECK_HEADER_LEN, Ledger
-from sparsgd.comm.base import check_compressor
-from sparsgd.comm.merge import merge
-from sparsgd.comm.sparse_set import (
-    Entries,
-    add_dropped_,
-    residual_after,
-    scatter_dense,
-    select_local,
-    select_topk,
-    sum_in_rank_order,
-)
-from sparsgd.comm.stats import Reduced
-from sparsgd.comm.wire import entry_nbytes
-from sparsgd.compress.base import Compressor
+from sparsgd.comm.base import HANDSHAKE_LEN, check_compressor, select_topk
+from sparsgd.comm.gtopk import merge
+from sparsgd.comm.stats import Ledger, Reduced
+from sparsgd.comm.topk_allgather import select_local
+from sparsgd.comm.wire import HEADER_NBYTES, entry_nbytes
+from sparsgd.compress.base import Compressor, residual_after
 from sparsgd.compress.checks import check_finite, check_flat, k_from_density
-from sparsgd.compress.message import index_dtype
+from sparsgd.compress.message import SparseMessage
 
 __all__ = ["SIMULATORS", "simulate"]
 
-Simulator = Callable[[list[Tensor], int, float, "Compressor | None"], list[Reduced]]
+Simulator = Callable[[list[Tensor], list[Ledger], int, float, "Compressor | None"], list[Reduced]]
 INT64_BYTES = 8
 TOPK_HEADER_BYTES = 2 * INT64_BYTES  # topk_allgather's (length, value dtype) per rank
 
 
 def simulate(
-    name: str, ps: list[Tensor], density: float, compressor: Compressor | None = None
+    name: str,
+    ps: list[Tensor],
+    density: float,
+    compressor: Compressor | None = None,
+    first_call: bool = True,
 ) -> list[Reduced]:
-    """Run collective ``name`` for ``len(ps)`` simulated ranks; ``ps`` is not changed."""
+    """Run collective ``name`` for ``len(ps)`` simulated ranks; ``ps`` is not changed.
+
+    ``first_call``: count the handshake that opens a collective's first call (False: a later
+    call with the same sizes, whose input check rides in the messages).
+    """
     if name not in SIMULATORS:
         raise ValueError(f"unknown collective {name!r}; valid names: {sorted(SIMULATORS)}")
     if not isinstance(ps, (list, tuple)) or not ps:
@@ -69,40 +72,38 @@ def simulate(
     if name != "topk_allgather":
         check_compressor(name, compressor, ("dense",) if name == "dense" else ("topk",))
     k = k_from_density(density, ps[0].numel())
-    return SIMULATORS[name]([p.detach() for p in ps], k, density, compressor)
-
-
-def _ledgers(ps: list[Tensor]) -> list[Ledger]:
-    """One ledger per rank, charged with the input-agreement all-gather every call makes."""
     ledgers = [Ledger(p.device) for p in ps]
-    for ledger in ledgers:
-        ledger.all_gather(CHECK_HEADER_LEN * INT64_BYTES, len(ps), check=True)
-    return ledgers
+    if first_call:
+        for ledger in ledgers:
+            ledger.all_gather(HANDSHAKE_LEN * INT64_BYTES, len(ps), check=True)
+    return SIMULATORS[name]([p.detach() for p in ps], ledgers, k, density, compressor)
 
 
 def _dense(
-    ps: list[Tensor], k: int, density: float, compressor: Compressor | None
+    ps: list[Tensor], ledgers: list[Ledger], k: int, density: float, compressor: Compressor | None
 ) -> list[Reduced]:
-    ledgers, numel = _ledgers(ps), ps[0].numel()
+    numel = ps[0].numel()
     total = _sum_in_rank_order(ps)  # (d,) sum_i p_i
     out = []
     for p, ledger in zip(ps, ledgers, strict=True):
-        ledger.all_reduce(numel, p.element_size(), len(ps))
+        ledger.all_reduce(numel + 1, p.element_size(), len(ps), check_numel=1)  # status appended
         sent = torch.arange(numel, dtype=torch.int64, device=p.device)
         out.append(Reduced(total.clone(), torch.zeros_like(p), sent, ledger.stats))
     return out
 
 
 def _topk_allgather(
-    ps: list[Tensor], k: int, density: float, compressor: Compressor | None
+    ps: list[Tensor], ledgers: list[Ledger], k: int, density: float, compressor: Compressor | None
 ) -> list[Reduced]:
-    ledgers, numel, world = _ledgers(ps), ps[0].numel(), len(ps)
+    numel, world = ps[0].numel(), len(ps)
     sets = []
     for p, ledger in zip(ps, ledgers, strict=True):
         with ledger.phase("select"):
             sets.append(select_local(p, k, density, compressor))
-    width = max(s.indices.numel() for s in sets) * entry_nbytes(numel, sets[0].values.dtype)
-    total = sum_in_rank_order(sets, numel, ps[0].dtype)
+    width = max(s.nnz for s in sets) * entry_nbytes(numel, sets[0].values.dtype)
+    total = torch.zeros(numel, dtype=ps[0].dtype, device=ps[0].device)
+    for mine in sets:  # rank order
+        mine.add_to_(total)
     out = []
     for p, mine, ledger in zip(ps, sets, ledgers, strict=True):
         ledger.all_gather(TOPK_HEADER_BYTES, world)
@@ -113,7 +114,7 @@ def _topk_allgather(
     return out
 
 
-def _select_all(ps: list[Tensor], k: int, ledgers: list[Ledger]) -> list[Entries]:
+def _select_all(ps: list[Tensor], k: int, ledgers: list[Ledger]) -> list[SparseMessage]:
     """(1) every rank's local top-k set."""
     sets = []
     for p, ledger in zip(ps, ledgers, strict=True):
@@ -123,26 +124,25 @@ def _select_all(ps: list[Tensor], k: int, ledgers: list[Ledger]) -> list[Entries
 
 
 def _tree(
-    locals_: list[Entries],
+    locals_: list[SparseMessage],
     k: int,
-    numel: int,
     ledgers: list[Ledger],
     residuals: list[Tensor] | None,
-) -> Entries:
+) -> SparseMessage:
     """(2) the rounds; merged values a receiver drops go to its residual if ``residuals``."""
     held = list(locals_)
-    nbytes = k * entry_nbytes(numel, locals_[0].values.dtype)
+    nbytes = HEADER_NBYTES + k * entry_nbytes(locals_[0].numel, locals_[0].values.dtype)
     step = 1
     while step < len(held):
         for receiver in range(0, len(held) - step, 2 * step):
             sender = receiver + step
-            ledgers[sender].send(nbytes)
-            ledgers[receiver].recv(nbytes)
+            ledgers[sender].send(nbytes, HEADER_NBYTES)
+            ledgers[receiver].recv(nbytes, HEADER_NBYTES)
             with ledgers[receiver].phase("select"):
                 held[receiver], dropped = merge(held[receiver], held[sender], k)
             if residuals is not None:
                 with ledgers[receiver].phase("apply"):
-                    add_dropped_(residuals[receiver], dropped)
+                    dropped.add_to_(residuals[receiver])
         step *= 2
     return held[0]
 
@@ -150,8 +150,8 @@ def _tree(
 def _broadcast(ledgers: list[Ledger], nbytes: int) -> None:
     """(3) every rank j > 0 receives once, from j with its lowest set bit cleared."""
     for rank in range(1, len(ledgers)):
-        ledgers[rank & (rank - 1)].send(nbytes)
-        ledgers[rank].recv(nbytes)
+        ledgers[rank & (rank - 1)].send(HEADER_NBYTES + nbytes, HEADER_NBYTES)
+        ledgers[rank].recv(HEADER_NBYTES + nbytes, HEADER_NBYTES)
 
 
 def _sum_in_rank_order(tensors: list[Tensor]) -> Tensor:
@@ -162,17 +162,17 @@ def _sum_in_rank_order(tensors: list[Tensor]) -> Tensor:
 
 
 def _gtopk(
-    ps: list[Tensor], k: int, density: float, compressor: Compressor | None
+    ps: list[Tensor], ledgers: list[Ledger], k: int, density: float, compressor: Compressor | None
 ) -> list[Reduced]:
-    ledgers, numel, dtype = _ledgers(ps), ps[0].numel(), ps[0].dtype
+    numel, dtype = ps[0].numel(), ps[0].dtype
     locals_ = _select_all(ps, k, ledgers)
     residuals = []
     for p, mine, ledger in zip(ps, locals_, ledgers, strict=True):
         with ledger.phase("apply"):
             residuals.append(residual_after(p, mine))  # e_i = p_i - c_i, before any merge
-    final = _tree(locals_, k, numel, ledgers, residuals)
+    final = _tree(locals_, k, ledgers, residuals)
     _broadcast(ledgers, k * entry_nbytes(numel, dtype))
-    total = scatter_dense(final, numel, dtype)  # (4)
+    total = final.to_dense(dtype)  # (4)
     return [
         Reduced(total.clone(), residual, mine.indices, ledger.stats)
         for mine, residual, ledger in zip(locals_, residuals, ledgers, strict=True)
@@ -180,18 +180,18 @@ def _gtopk(
 
 
 def _gtopk_exact(
-    ps: list[Tensor], k: int, density: float, compressor: Compressor | None
+    ps: list[Tensor], ledgers: list[Ledger], k: int, density: float, compressor: Compressor | None
 ) -> list[Reduced]:
-    ledgers, numel, dtype = _ledgers(ps), ps[0].numel(), ps[0].dtype
-    chosen = _tree(_select_all(ps, k, ledgers), k, numel, ledgers, None).indices  # G, (k,)
-    _broadcast(ledgers, k * torch.empty((), dtype=index_dtype(numel)).element_size())
+    numel, dtype = ps[0].numel(), ps[0].dtype
+    chosen = _tree(_select_all(ps, k, ledgers), k, ledgers, None).indices  # G, (k,)
+    _broadcast(ledgers, k * entry_nbytes(numel, None))
     values = _sum_in_rank_order([p[chosen] for p in ps])  # (k,) sum_i p_i[G]
-    total = scatter_dense(Entries(chosen, values), numel, dtype)
+    total = SparseMessage(chosen, values, numel).to_dense(dtype)
     out = []
     for p, ledger in zip(ps, ledgers, strict=True):
         ledger.all_reduce(k, p.element_size(), len(ps))
         with ledger.phase("apply"):
-            residual = residual_after(p, Entries(chosen, p[chosen]))
+            residual = residual_after(p, SparseMessage(chosen, p[chosen], numel))
         out.append(Reduced(total.clone(), residual, chosen.clone(), ledger.stats))
     return out
 

@@ -17,7 +17,7 @@ At a logging step the ranks all-gather their window tallies (one small float64 r
 counts stay exact below 2**53) and rank 0 writes one record with per-rank bytes and residual
 norms, and means over ranks and steps for the rest. At the end the run tallies make
 ``summary.json`` (:func:`build_summary`), with ``dense_bytes_per_rank`` counted by the ring
-rule of :mod:`sparsgd.comm.accounting` for a dense all-reduce of d float32 values per step.
+rule of :mod:`sparsgd.comm.stats` for a dense all-reduce of d float32 values per step.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 
-from sparsgd.comm.accounting import Ledger
+from sparsgd.comm.stats import Ledger
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.step import StepStats
 

@@ -11,7 +11,7 @@ On every rank i of P, with the gradients of this rank's mini-batch in ``param.gr
     optimizer.step()                       # (7) SGD: momentum and weight decay AFTER aggregation
 
 Non-finite gradients: a rank whose g holds NaN/Inf does not touch its memory; it hands g to
-the collective instead, whose input check (:mod:`sparsgd.comm.agree`) raises NonFiniteError on
+the collective instead, whose input check (:mod:`sparsgd.comm.base`) raises NonFiniteError on
 every rank together. Then every rank skips the step, leaves parameters, optimizer and memory
 as they were, and counts it. Nothing non-finite is folded into a residual.
 
