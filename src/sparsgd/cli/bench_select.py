@@ -99,5 +99,3 @@ def run(args: argparse.Namespace) -> int:
             f"{row['speedup_vs_torch_topk']:>8.2f}x"
         )
     return 0
-
-
