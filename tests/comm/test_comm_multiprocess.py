@@ -3,7 +3,7 @@
 One spawned world of 8 processes runs every group size as a subgroup (P = 8 on the default
 group), every spec and collective, two error-feedback steps each; the tests below check what
 the ranks sent back against each other, the invariant, the one-process reference
-(sparsgd.sim.collectives) and the byte formulas of ALGORITHMS.md section 3.
+(sparsgd.sim.collectives) and the byte formulas of docs/algorithms.md section 3.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ MAX_WORLD = 70  # covers powers of two, their neighbours, and the authors' faili
 
 
 def round_rule_partners(world: int) -> dict[int, list[int]]:
-    """receiver -> senders, straight from ALGORITHMS.md section 3, round by round."""
+    """receiver -> senders, straight from docs/algorithms.md section 3, round by round."""
     rounds = math.ceil(math.log2(world)) if world > 1 else 0
     partners: dict[int, list[int]] = {rank: [] for rank in range(world)}
     for r in range(rounds):

@@ -1,4 +1,4 @@
-"""Asynchronous SGD with a parameter server: stale, sparsified pushes (ALGORITHMS.md section 4).
+"""Asynchronous SGD, parameter server: stale, sparsified pushes (docs/algorithms.md section 4).
 
     cfg = AsyncConfig(mode="async", workers=3, steps=300, policy="staleness_aware")
     summary = run_async(cfg, Problem("fnn3", "digits"), "runs/ps")    # 1 server + 3 workers

@@ -1,7 +1,7 @@
 """One worker's step, the same code in a worker process and in the simulator.
 
 Given the model x it pulled (version t_w), worker w computes what it pushes
-(ALGORITHMS.md sections 2 and 4):
+(docs/algorithms.md sections 2 and 4):
 
     batch   = stream.next()                     # (1) its own shard, its own generator
     g, loss = grad f(x; batch)                  # (2)

@@ -2,7 +2,7 @@
 
 The server holds x_t. A push ``(c, t_w)`` arrives (c: the worker's sparsified gradient, t_w:
 the version it pulled), ``tau = t - t_w``, and the policy gives a direction d and a step size
-eta(tau) (ALGORITHMS.md section 4):
+eta(tau) (docs/algorithms.md section 4):
 
     vanilla          d = c                                      eta(tau) = eta
     staleness_aware  d = c                                      eta(tau) = eta / max(1, tau)

@@ -1,7 +1,7 @@
 """The parameter server's state and its one update rule, shared by the server and the simulator.
 
 The server holds the flat model x (d,), its version t (the number of updates applied) and the
-policy's state. A push ``(c, t_w)`` is checked, then applied in arrival order (ALGORITHMS.md
+policy's state. A push ``(c, t_w)`` is checked, then applied in arrival order (docs/algorithms.md
 section 4, policies in :mod:`sparsgd.asynchronous.policies`):
 
     tau = t - t_w                                  # (1) staleness; t_w > t is refused

@@ -1,6 +1,6 @@
 """Staleness of the applied updates: count, mean, maximum and histogram.
 
-For updates with staleness tau_1, ..., tau_n (tau = t - t_w, ALGORITHMS.md section 4):
+For updates with staleness tau_1, ..., tau_n (tau = t - t_w, docs/algorithms.md section 4):
 
     mean = (1/n) sum tau_i      max = max tau_i      histogram[tau] = #{i : tau_i = tau}
 

@@ -4,7 +4,7 @@ Point-to-point messages (the gTop-k tree) are counted byte for byte from the buf
 ``send`` / ``recv``. Collectives that run inside the backend (``all_reduce``, ``all_gather``)
 choose their own wire algorithm (gloo and NCCL differ, and change with the message size), so
 they are counted from the size of the buffer this rank hands in, through the ring algorithm of
-ALGORITHMS.md section 3. With P ranks and a buffer of m elements of s bytes:
+docs/algorithms.md section 3. With P ranks and a buffer of m elements of s bytes:
 
     all_gather (ring):  P - 1 messages of m * s bytes sent, and as many received
     all_reduce (ring):  2 (P - 1) messages of ceil(m / P) * s bytes sent, and as many received

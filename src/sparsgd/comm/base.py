@@ -7,7 +7,7 @@
 ``reduce`` is called by every rank of the group with the same ``d``, dtype and ``density``
 (checked: all ranks raise together otherwise, see :mod:`sparsgd.comm.agree`). It never
 changes ``p``. The result, :class:`~sparsgd.comm.stats.Reduced`, keeps the invariant
-``sum_i residual_i + total == sum_i p_i`` of ALGORITHMS.md section 2.
+``sum_i residual_i + total == sum_i p_i`` of docs/algorithms.md section 2.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = ["Collective", "check_compressor"]
 
 @runtime_checkable
 class Collective(Protocol):
-    """An aggregation rule of ALGORITHMS.md section 3 on one process group."""
+    """An aggregation rule of docs/algorithms.md section 3 on one process group."""
 
     name: str
 

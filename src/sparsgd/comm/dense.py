@@ -6,7 +6,7 @@
 
 ``sent`` is one tensor reused across calls of the same size: read it, never write to it.
 
-Cost (ring, ALGORITHMS.md section 3): 2 (P - 1) messages and 2 (P - 1) / P * 4d bytes sent
+Cost (ring, docs/algorithms.md section 3): 2 (P - 1) messages and 2 (P - 1) / P * 4d bytes sent
 per rank. The backend picks its own algorithm; the bytes are counted by that ring rule.
 """
 

@@ -8,7 +8,7 @@ On rank i of P, with ``p_i = e_i + g_i``:
     # (3) rank 0 broadcasts the final k (index, value) pairs back down the tree
     # (4) total = dense(final set), the same on every rank (the loop divides by P)
 
-The residual rule of (2) (ALGORITHMS.md section 3, item 5) keeps the invariant exactly:
+The residual rule of (2) (docs/algorithms.md section 3, item 5) keeps the invariant exactly:
 every value of every p_i ends either in the final set or in exactly one residual, with no
 extra communication. Cost: messages of k entries (8k bytes); rank 0 receives ceil(log2 P)
 and sends ceil(log2 P), the critical path 2 ceil(log2 P) (alpha + 8k beta); other ranks less.

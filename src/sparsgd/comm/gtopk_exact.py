@@ -1,6 +1,6 @@
 """gTop-k with exact values: the tree only agrees on the index set G.
 
-On rank i of P, with ``p_i = e_i + g_i`` (ALGORITHMS.md section 3, item 6):
+On rank i of P, with ``p_i = e_i + g_i`` (docs/algorithms.md section 3, item 6):
 
     # (1) L_i = top_k(|p_i|)
     # (2) the gTop-k tree reduction (same merges as ``gtopk``) gives G, |G| = k, on rank 0

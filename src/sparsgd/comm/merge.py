@@ -9,7 +9,7 @@ When a rank of the tree receives the sparse set ``b`` of its partner while holdi
 
 so ``dense(kept) + dense(dropped) == dense(a) + dense(b)`` exactly: each merged value lands in
 exactly one of the two. The rank that merges adds ``dropped`` to its own residual
-(ALGORITHMS.md section 3, item 5), which keeps the error-feedback invariant exact.
+(docs/algorithms.md section 3, item 5), which keeps the error-feedback invariant exact.
 
 Each index occurs at most twice in ``a ++ b``, so every merged value is a single IEEE addition
 ``a_j + b_j``, which is commutative: the result is the same bit for bit in any process and in

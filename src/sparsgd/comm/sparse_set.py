@@ -1,7 +1,7 @@
 """Sparse sets and the local step every sparse collective starts with.
 
 A sparse set over a flat tensor of d entries is ``Entries(indices, values)``: distinct int64
-indices in ascending order and their values. With ``p = e + g`` on this rank (ALGORITHMS.md
+indices in ascending order and their values. With ``p = e + g`` on this rank (docs/algorithms.md
 section 2) the local step is
 
     L = top_k(|p|)            # k indices, ties to the lower index, ascending

@@ -1,6 +1,6 @@
 """What one collective call hands back: the aggregate, this rank's residual, and its traffic.
 
-For P ranks that offer ``p_i = e_i + g_i`` (ALGORITHMS.md section 2), every collective returns
+For P ranks that offer ``p_i = e_i + g_i`` (docs/algorithms.md section 2), every collective returns
 on rank i
 
     total     = sum over ranks j of what is applied from p_j    # (d,), identical on every rank

@@ -8,7 +8,7 @@ On rank i, with ``c_i = C(p_i)`` (exact top-k unless a compressor is given):
     # (4) total = sum over j = 0 .. P-1 of dense(c_j)  # added in rank order, on every rank
 
 So every rank ends with the union of up to kP distinct indices, summed. Cost per rank (ring
-all-gather, ALGORITHMS.md section 3): (P - 1) (16 + max(n) * 8) bytes sent, O(kP), in
+all-gather, docs/algorithms.md section 3): (P - 1) (16 + max(n) * 8) bytes sent, O(kP), in
 2 (P - 1) messages. Padding is sent, so it is counted.
 
 A compressor may raise on one rank only after the input check passed (float16 values that

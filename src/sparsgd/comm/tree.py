@@ -1,6 +1,6 @@
 """The binomial tree of gTop-k for any number of ranks P >= 1 (pure integer arithmetic).
 
-Reduction (ALGORITHMS.md section 3, item 2), rounds r = 0 .. R - 1 with R = ceil(log2 P):
+Reduction (docs/algorithms.md section 3, item 2), rounds r = 0 .. R - 1 with R = ceil(log2 P):
 a rank that is a multiple of 2^(r+1) receives from ``rank + 2^r`` if that rank exists; the
 sender then drops out. Seen from one rank j > 0 with t = (number of trailing zero bits of j):
 

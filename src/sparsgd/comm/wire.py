@@ -5,7 +5,7 @@ A set of n entries over a flat tensor of d elements travels as
     buffer = bytes(indices as index_dtype(d)) ++ bytes(values)     # (n * (s_i + s_v),) uint8
 
 with s_i = 4 (int32; 8 only when d >= 2**31, see :func:`sparsgd.compress.message.index_dtype`)
-and s_v the value itemsize (4 for float32), so one entry costs 8 bytes, as in ALGORITHMS.md
+and s_v the value itemsize (4 for float32), so one entry costs 8 bytes, as in docs/algorithms.md
 section 1. One buffer means one message per set, and its length is exactly the bytes counted.
 Works on any device (``Tensor.view(dtype)`` reinterprets, nothing moves to the host). Pure
 tensor code: never imports ``torch.distributed``.

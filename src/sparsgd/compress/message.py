@@ -1,7 +1,7 @@
 """The sparse message that crosses the wire, and the exact number of bytes it costs.
 
 A message is ``(indices, values)`` over a flat tensor of ``numel`` entries
-(ALGORITHMS.md section 1):
+(docs/algorithms.md section 1):
 
     indices: int32, or int64 only when numel >= 2**31
     values:  float32, or float16 when asked for

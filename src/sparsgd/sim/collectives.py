@@ -2,7 +2,7 @@
 
     reduced = simulate("gtopk", [p_0, ..., p_{P-1}], density)   # reduced[i] is rank i's Reduced
 
-The schedule is written out plainly here (rounds of ALGORITHMS.md section 3, not the
+The schedule is written out plainly here (rounds of docs/algorithms.md section 3, not the
 per-rank view of the process-group code), while the sparse-set math is shared with
 :mod:`sparsgd.comm` (:mod:`~sparsgd.comm.merge`, :mod:`~sparsgd.comm.sparse_set`), so the
 multi-process run must equal this one element for element. For gtopk:

@@ -1,6 +1,6 @@
 """Staleness drawn from a distribution: one worker, gradients taken on old models.
 
-The simulator's first mode (ALGORITHMS.md section 4). At server version t:
+The simulator's first mode (docs/algorithms.md section 4). At server version t:
 
     tau  = min(draw from the distribution, t)            # (1) cap: tau <= tau_max
     x_v  = the model of version v = t - tau              # (2) the last tau_max + 1 models kept

@@ -1,6 +1,6 @@
 """The alpha-beta network clock: counted bytes become simulated seconds.
 
-One message of n bytes costs (ALGORITHMS.md sections 3 and 4)
+One message of n bytes costs (docs/algorithms.md section 5)
 
     t(n) = alpha + n * beta          # alpha: seconds per message, beta: seconds per byte
 

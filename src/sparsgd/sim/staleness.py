@@ -1,4 +1,4 @@
-"""Staleness distributions for the simulator's drawn-staleness mode (ALGORITHMS.md section 4).
+"""Staleness distributions for the simulator's drawn-staleness mode (docs/algorithms.md section 4).
 
 Each update t draws tau and the gradient is taken on the model of version t - tau:
 

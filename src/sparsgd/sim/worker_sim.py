@@ -1,6 +1,6 @@
 """W simulated workers in an event queue around the real server core, on a simulated clock.
 
-Staleness here is produced the way a cluster produces it (ALGORITHMS.md section 4): worker w
+Staleness here is produced the way a cluster produces it (docs/algorithms.md section 4): worker w
 needs ``s_w * draw`` seconds per gradient (a worker-time distribution, slow-down s_w), every
 message crosses the server's links at ``alpha + bytes * beta`` (:mod:`sparsgd.sim.network_clock`),
 and the server applies pushes in the order they arrive. With W equal workers the mean

@@ -9,7 +9,7 @@
 
 With DGC momentum correction the momentum lives in the memory (u = m u + g, before
 compression) and the optimizer runs without momentum; otherwise the optimizer's momentum and
-weight decay act on the averaged gradient, after aggregation (ALGORITHMS.md section 3).
+weight decay act on the averaged gradient, after aggregation (docs/algorithms.md section 3).
 The number of steps is fixed by ``--steps``, or by ``ceil(epochs * steps_per_epoch)``.
 """
 

@@ -8,7 +8,7 @@ builds it from its options and the Python API takes it directly:
     check_config(config)                 # names, ranges, combinations (no data needed)
     check_fits_data(config, bundle)      # P against the training set, LM windows
 
-Methods are the collectives of ALGORITHMS.md section 3 under their user-facing names:
+Methods are the collectives of docs/algorithms.md section 3 under their user-facing names:
 ``dense`` (ring allreduce), ``topk`` (Top-k S-SGD, all-gather), ``gtopk`` (gTop-k tree) and
 ``gtopk_exact`` (the tree's index set with exactly summed values).
 """

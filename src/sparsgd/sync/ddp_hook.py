@@ -6,7 +6,7 @@
 
 DDP groups the gradients into buckets and calls the hook once per bucket, on every rank, with
 the bucket's flat gradient ``g`` (``bucket.buffer()``, the gradients of ``bucket.parameters()``
-concatenated). For each bucket the hook does (ALGORITHMS.md sections 2 and 3):
+concatenated). For each bucket the hook does (docs/algorithms.md sections 2 and 3):
 
     e = cat(residual of each parameter of the bucket)   # (1) error-feedback memory, (n,)
     p = e + g                                           # (2)

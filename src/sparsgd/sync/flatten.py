@@ -1,6 +1,6 @@
 """The model as one flat vector: gradients out, averaged gradients back in, a replica digest.
 
-Every algorithm of the project works on the whole model concatenated (ALGORITHMS.md):
+Every algorithm of the project works on the whole model concatenated (docs/algorithms.md section 0):
 
     g = cat([p.grad.reshape(-1) for p in params])       # (d,), d = sum of p.numel()
     write_grad_(params, a)                              # p.grad = a[offset : offset + p.numel()]
