@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check src tests examples
 .venv/bin/ruff format --check src tests examples
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest -q -rs "$@"

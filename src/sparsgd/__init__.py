@@ -1,11 +1,15 @@
 """sparsgd: communication-efficient distributed SGD by gradient sparsification.
 
-Packages, in the direction data flows:
-``compress`` (pure tensor math) -> ``comm`` (collectives on torch.distributed) ->
-``sync`` / ``asynchronous`` (training loops) ; ``sim`` holds one-process versions of the
-same interfaces; ``models`` and ``data`` feed the loops; ``experiments`` and ``cli`` sit on top.
+Packages, from the bottom layer up (docs/architecture.md, checked by import-linter):
+``compress`` (pure tensor math), ``models``, ``data``, ``runs`` -> ``comm`` (collectives on
+torch.distributed) -> ``sync`` / ``asynchronous`` / ``sim`` (training loops and their
+one-process versions) -> ``bench`` -> ``report`` -> ``experiments`` -> ``cli``.
+
+For one's own training loop, :class:`SparseAllreduce` wraps any optimizer (``sparsgd.optim``).
 """
+
+from sparsgd.optim import SparseAllreduce
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["SparseAllreduce", "__version__"]

@@ -73,7 +73,7 @@ def test_topk_compressor_is_exact_topk() -> None:
 
 @pytest.mark.parametrize("density", DENSITIES)
 def test_topk_contraction(density: float) -> None:
-    """||x - C(x)||^2 <= (1 - k/d) ||x||^2 (ALGORITHMS.md section 1)."""
+    """||x - C(x)||^2 <= (1 - k/d) ||x||^2 (docs/algorithms.md section 1)."""
     for seed in range(5):
         x = _x(4000, seed) * torch.rand(4000, generator=torch.Generator().manual_seed(seed))
         msg = build("topk").compress(x, density)

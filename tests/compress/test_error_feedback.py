@@ -1,4 +1,4 @@
-"""The error-feedback invariant of ALGORITHMS.md section 2, for every compressor and memory.
+"""The error-feedback invariant of docs/algorithms.md section 2, for every compressor and memory.
 
 Each step: p = memory.compensate(g); msg = C(p); memory.update_(p - C(p), msg.indices). Then
 

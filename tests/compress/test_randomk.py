@@ -33,7 +33,7 @@ def test_scaled_randomk_is_unbiased() -> None:
 
 
 def test_unscaled_randomk_contracts_in_expectation() -> None:
-    """E||x - C(x)||^2 = (1 - k/d) ||x||^2 for unscaled randomk (ALGORITHMS.md section 1)."""
+    """E||x - C(x)||^2 = (1 - k/d) ||x||^2 for unscaled randomk (docs/algorithms.md section 1)."""
     d, k = 50, 10
     x = torch.randn(d, generator=torch.Generator().manual_seed(1)).double()
     comp = RandomKCompressor(seed=12)

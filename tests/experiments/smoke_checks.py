@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sparsgd.experiments.results import VERDICTS, Results, load_results
+from sparsgd.report.results import VERDICTS, Results, load_results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

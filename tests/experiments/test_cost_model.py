@@ -1,4 +1,4 @@
-"""The alpha-beta cost model of the three aggregations (ALGORITHMS.md section 3)."""
+"""The alpha-beta cost model of the three aggregations (docs/algorithms.md section 5)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from sparsgd.experiments.results import Figure, Finding, Results, Table
 from sparsgd.report.build import build_report
 from sparsgd.report.markdown import cell, markdown_table
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure, Finding, Results, Table
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sparsgd.experiments.results import (
+from sparsgd.report.results import (
     RESULTS_FILE,
     Figure,
     Finding,

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from sparsgd.asynchronous.policies import PolicySettings, make_policy
+from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
 from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
 from sparsgd.compress.checks import check_density
 from sparsgd.compress.memory import MEMORIES
@@ -20,6 +20,19 @@ from sparsgd.compress.registry import COMPRESSORS
 __all__ = ["MODES", "AsyncConfig"]
 
 MODES = ("async", "sim")
+# option group of ``sparsgd train --help`` (field metadata, read by sparsgd.cli.options); the
+# settings shared with synchronous runs take their options from SyncConfig's fields
+_GROUP = "asynchronous SGD (--mode async | sim, docs/async.md)"
+
+
+def _option(
+    default: Any, text: str, metavar: str | None = None, choices: tuple[str, ...] = ()
+) -> Any:
+    """A field that is also a command-line option of ``--mode async | sim``."""
+    meta: dict[str, Any] = {"group": _GROUP, "help": text, "choices": choices}
+    if metavar is not None:
+        meta["metavar"] = metavar
+    return field(default=default, metadata=meta)
 
 
 def _positive_int(value: Any, name: str, minimum: int = 1) -> None:
@@ -42,21 +55,42 @@ class AsyncConfig:
     density: float = 0.01
     memory: str = "residual"
     memory_settings: tuple[tuple[str, Any], ...] = ()  # e.g. (("momentum", 0.9),) for dgc
-    policy: str = "vanilla"
-    server_momentum: float = 0.0
-    damping_beta: float = 0.1
-    dc_lambda: float = 0.04
-    dc_adaptive: bool = False
-    ssp_bound: int | None = None
-    slowdown: tuple[float, ...] | None = None
-    delay: str | None = None  # async: extra sleep per step, a worker-time distribution
-    worker_time: str = "constant:0.1"  # sim: compute seconds per gradient
-    staleness: str | None = None  # sim: draw tau from this distribution instead of workers
-    network: str = "1gbe"  # sim: the alpha-beta clock
-    sparse_downlink: bool = False
+    policy: str = _option(
+        "vanilla", "server update rule", "NAME", tuple(e.syntax for e in POLICIES.values())
+    )
+    server_momentum: float = _option(
+        0.0, "momentum at the server: u = MU u + eta(tau) d; x -= u", "MU"
+    )
+    damping_beta: float = _option(0.1, "dampening: eta exp(-BETA tau)", "BETA")
+    dc_lambda: float = _option(0.04, "DC-ASGD lambda (lambda_0 with --dc-adaptive)", "L")
+    dc_adaptive: bool = _option(False, "DC-ASGD-a: lambda / sqrt(mean square of the pushes)")
+    ssp_bound: int | None = _option(
+        None,
+        "bounded staleness: a worker more than S pushes ahead of the slowest waits "
+        "(with --policy ssp, or added to any policy)",
+        "S",
+    )
+    slowdown: tuple[float, ...] | None = _option(
+        None, "per-worker slow-down factors >= 1, one per worker, e.g. 1,1,2,4", "F,F,..."
+    )
+    delay: str | None = _option(None, "async: random sleep per step", "DIST")
+    worker_time: str = _option(
+        "constant:0.1",
+        "sim: seconds per gradient of each simulated worker (same syntax as --delay)",
+        "DIST",
+    )
+    staleness: str | None = _option(None, "sim: one worker, tau drawn per update", "DIST")
+    network: str = _option(
+        "1gbe", "sim clock: a preset or ALPHA,BETA (s per message, s per byte)", "NAME|A,B"
+    )
+    sparse_downlink: bool = _option(
+        False, "pulls send only the entries changed since the worker's last copy"
+    )
     checkpoint_every: int = 0  # 0: only the one at the end
     log_every: int = 1
-    eval_every: int = 0  # 0: about ten evaluations per run
+    eval_every: int = _option(
+        0, "test-set evaluation every N updates (default 0: ten per run)", "N"
+    )
     timeout_s: float = 300.0  # async: a silent peer fails after this long
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in config.json only
 

@@ -1,4 +1,4 @@
-"""Time the selection step: torch.topk against sparsgd's topk, sampled and randomk compressors.
+"""``sparsgd bench select``: time torch.topk against the topk, sampled and randomk selections.
 
 For a Gaussian vector x of --numel entries (fixed seed) and k = max(1, floor(density numel)):
 
@@ -14,7 +14,8 @@ density and the speed-up median(torch.topk) / median(method), all measured in th
 worker process). torch.topk on a 1-D tensor uses one thread whatever the setting; the fast
 selections run a few dozen smaller operations, and with 2 threads on a machine whose cores are
 also busy with other processes each of them can wait for a descheduled thread, so their times
-then depend mostly on the other load (see docs/compression.md).
+then depend mostly on the other load (see docs/compression.md). The measuring code is
+:mod:`sparsgd.bench.select`; this module parses the options and prints the table.
 """
 
 from __future__ import annotations
@@ -22,20 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
-import time
 from collections.abc import Callable
-from typing import Any
 
-import torch
-
-from sparsgd.compress.checks import k_from_density
-from sparsgd.compress.registry import make_compressor
+from sparsgd.bench.select import measure_selection
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "time torch.topk against the topk, sampled and randomk selections (median ms, speed-up)"
-METHODS = ("torch.topk", "topk", "sampled", "randomk")
 
 
 def _parsed(text: str, parse: Callable[[str], float], ok: Callable[[float], bool], what: str):
@@ -90,38 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
 
 
-def _time(fn: Callable[[], float], repeats: int) -> tuple[float, float]:
-    """(median milliseconds, achieved density) of ``fn`` over ``repeats`` timed runs."""
-    achieved = fn()  # untimed warm-up
-    times_ms = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        achieved = fn()
-        times_ms.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times_ms), achieved
-
-
-def _methods(x: torch.Tensor, density: float, seed: int) -> dict[str, Callable[[], float]]:
-    """Name -> a call that selects from ``x`` and returns the achieved density."""
-    k = k_from_density(density, x.numel())
-    topk = make_compressor("topk")
-    sampled = make_compressor("sampled", seed=seed)
-    randomk = make_compressor("randomk", seed=seed)
-    return {
-        "torch.topk": lambda: torch.topk(x.abs(), k).indices.numel() / x.numel(),
-        "topk": lambda: topk.compress(x, density).density,
-        "sampled": lambda: sampled.compress(x, density).density,
-        "randomk": lambda: randomk.compress(x, density).density,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        rows = _measure(args)
-    finally:
-        torch.set_num_threads(previous)  # leave the process as it was (tests call run in-process)
+    rows = measure_selection(args.numel, args.density, args.repeats, args.seed, args.threads)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -135,17 +99,3 @@ def run(args: argparse.Namespace) -> int:
             f"{row['speedup_vs_torch_topk']:>8.2f}x"
         )
     return 0
-
-
-def _measure(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One row per method: median ms, achieved density, speed-up over torch.topk."""
-    generator = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(args.numel, generator=generator)  # (numel,) float32
-    rows: list[dict[str, Any]] = []
-    for name, fn in _methods(x, args.density, args.seed).items():
-        median_ms, achieved = _time(fn, args.repeats)
-        rows.append({"method": name, "median_ms": median_ms, "achieved_density": achieved})
-    baseline = rows[0]["median_ms"]
-    for row in rows:
-        row["speedup_vs_torch_topk"] = baseline / row["median_ms"]
-    return rows

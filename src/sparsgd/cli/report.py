@@ -13,6 +13,7 @@ import argparse
 import shlex
 import sys
 
+from sparsgd.experiments.registry import EXPERIMENTS
 from sparsgd.report.build import build_report
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         ["sparsgd", "report", *args.folders, *(["--out", args.out] if args.out else [])]
     )
     try:
-        text = build_report(args.folders, args.out, command)
+        text = build_report(args.folders, args.out, command, expected=tuple(EXPERIMENTS))
     except (FileNotFoundError, ValueError) as err:
         print(f"sparsgd report: error: {err}", file=sys.stderr)
         return 2

@@ -31,215 +31,30 @@ from typing import Any
 from tqdm import tqdm
 
 from sparsgd.cli import train_async
+from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
 from sparsgd.comm.launch import WorkerFailed
-from sparsgd.compress import MEMORIES
-from sparsgd.data import DATASETS
-from sparsgd.models import MODELS
 from sparsgd.runs import RunDirError
 from sparsgd.runs.tensorboard import require_tensorboard
-from sparsgd.sync.config import TOPK_SELECTIONS, SyncConfig
+from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.train import RESUME_OVERRIDES, resume, train
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "train a model with dense / Top-k / gTop-k S-SGD on P workers (or async SGD)"
 MODES = ("sync", "async", "sim")
-DEFAULTS = SyncConfig(out="")  # the embedded demo's settings
+RUN_GROUP = "workers and run folder"  # the option group of SyncConfig's run fields
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    """``"30,60"`` -> ``(30.0, 60.0)``; the empty string gives ``()``."""
-    try:
-        return tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated epochs such as 30,60; got {text!r}"
-        ) from None
-
-
-def _add_data_model(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("model and data")
-    g.add_argument(
-        "--model",
-        default=DEFAULTS.model,
-        metavar="NAME",
-        help=f"network: {', '.join(MODELS)} (default %(default)s)",
-    )
-    g.add_argument(
-        "--dataset",
-        default=DEFAULTS.dataset,
-        metavar="NAME",
-        help=f"data set: {', '.join(DATASETS)} (default %(default)s, embedded)",
-    )
-    g.add_argument(
-        "--data-dir",
-        default=None,
-        metavar="DIR",
-        help="folder of the data files (mnist, fashion-mnist, cifar10)",
-    )
-    g.add_argument(
-        "--max-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="language data: keep the first N tokens of each split (quick runs)",
-    )
-    g.add_argument(
-        "--hidden-size",
-        type=int,
-        default=None,
-        metavar="H",
-        help="hidden width of fnn3 / lstm instead of the model's default",
-    )
-    g.add_argument(
-        "--reduced", action="store_true", help="the model's small CPU setting (lstm: 2 x 200 units)"
-    )
-
-
-def _add_method(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("gradient aggregation")
-    g.add_argument(
-        "--method",
-        default=DEFAULTS.method,
-        metavar="NAME",
-        help="dense (ring allreduce), topk (Top-k S-SGD: all-gather, O(kP)), gtopk "
-        "(gTop-k tree, O(k log P)), gtopk_exact (tree's indices, exact sums) "
-        "(default %(default)s)",
-    )
-    g.add_argument(
-        "--compressor",
-        default=None,
-        metavar="NAME",
-        help=f"topk's local selection: {', '.join(TOPK_SELECTIONS)} (default: exact top-k)",
-    )
-    g.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        metavar="H",
-        help="the fixed |x| >= H of --compressor threshold",
-    )
-    g.add_argument(
-        "--density",
-        type=float,
-        default=DEFAULTS.density,
-        metavar="RHO",
-        help="fraction of entries each worker sends, in (0, 1]; k = max(1, "
-        "floor(RHO d)) (default %(default)s)",
-    )
-    g.add_argument(
-        "--memory",
-        default=DEFAULTS.memory,
-        metavar="NAME",
-        help=f"error feedback: {', '.join(MEMORIES)} (dgc: DGC momentum correction, "
-        "uses --momentum) (default %(default)s)",
-    )
-    g.add_argument(
-        "--density-warmup",
-        type=float,
-        default=0.0,
-        metavar="EPOCHS",
-        help="DGC density warm-up: 0.25, 0.0625, 0.0156, 0.004 then RHO over the "
-        "first EPOCHS epochs (default 0: none)",
-    )
-    g.add_argument(
-        "--clip",
-        type=float,
-        default=None,
-        metavar="NORM",
-        help="clip each worker's gradient to this L2 norm before error feedback",
-    )
-
-
-def _add_optimizer(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("optimisation (applied after aggregation)")
-    g.add_argument(
-        "--lr", type=float, default=DEFAULTS.lr, help="learning rate (default %(default)s)"
-    )
-    g.add_argument(
-        "--warmup-epochs",
-        type=float,
-        default=0.0,
-        metavar="E",
-        help="linear learning-rate warm-up over E epochs (default 0)",
-    )
-    g.add_argument(
-        "--lr-decay-epochs",
-        type=_floats,
-        default=(),
-        metavar="E1,E2",
-        help="multiply the learning rate by --lr-decay-factor at these epochs",
-    )
-    g.add_argument(
-        "--lr-decay-factor",
-        type=float,
-        default=DEFAULTS.lr_decay_factor,
-        metavar="F",
-        help="(default %(default)s)",
-    )
-    g.add_argument(
-        "--momentum",
-        type=float,
-        default=DEFAULTS.momentum,
-        help="SGD momentum (with --memory dgc: the momentum-correction factor) "
-        "(default %(default)s)",
-    )
-    g.add_argument("--weight-decay", type=float, default=0.0, metavar="WD", help="(default 0)")
-    g.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        metavar="B",
-        help="samples (language: columns) per worker per step (default %(default)s)",
-    )
-    g.add_argument(
-        "--epochs",
-        type=float,
-        default=DEFAULTS.epochs,
-        help="passes over the training set (default %(default)s)",
-    )
-    g.add_argument(
-        "--steps", type=int, default=None, help="run exactly this many steps instead of --epochs"
-    )
-    g.add_argument(
-        "--bptt",
-        type=int,
-        default=DEFAULTS.bptt,
-        metavar="L",
-        help="language models: truncated back-propagation length (default %(default)s)",
-    )
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=DEFAULTS.seed,
-        help="seed of everything random; same seed, same run (default %(default)s)",
-    )
-
-
-def _add_run(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("workers and run folder")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per SyncConfig field (sparsgd.cli.options), then the run-folder options."""
+    groups = add_options(parser, SyncConfig)
+    g = groups[RUN_GROUP]
     g.add_argument(
         "--mode",
         choices=MODES,
         default="sync",
         help="sync: S-SGD (this page); async: parameter server with real worker "
         "processes; sim: deterministic one-process simulation of async SGD",
-    )
-    g.add_argument(
-        "--workers",
-        type=int,
-        default=DEFAULTS.workers,
-        metavar="P",
-        help="worker processes to start (ignored under torchrun) (default %(default)s)",
-    )
-    g.add_argument("--device", default="cpu", help="cpu or cuda (NCCL, one GPU per worker)")
-    g.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        type=float,
-        default=DEFAULTS.timeout_s,
-        metavar="SECONDS",
-        help="a collective waiting longer fails the run (default %(default)s)",
     )
     g.add_argument(
         "--out",
@@ -257,45 +72,6 @@ def _add_run(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--overwrite", action="store_true", help="replace the run files of a used --out folder"
     )
-    g.add_argument(
-        "--log-every",
-        type=int,
-        default=DEFAULTS.log_every,
-        metavar="N",
-        help="one log.jsonl record every N steps (and at every epoch end)",
-    )
-    g.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="checkpoint every N steps (default 0: at every epoch end); always at the end",
-    )
-    g.add_argument(
-        "--verify-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="every N steps compare a digest of every worker's parameters (default 0: never)",
-    )
-    g.add_argument(
-        "--no-progress",
-        dest="progress",
-        action="store_false",
-        help="no progress bar (it is off anyway when stderr is not a terminal)",
-    )
-    g.add_argument(
-        "--tensorboard",
-        action="store_true",
-        help="also write TensorBoard events to DIR/tensorboard (needs tensorboard)",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_data_model(parser)
-    _add_method(parser)
-    _add_optimizer(parser)
-    _add_run(parser)
     train_async.add_arguments(parser)  # the options of --mode async / sim
 
 
@@ -316,10 +92,6 @@ def worker_logging(rank: int) -> None:
     root.propagate = False
 
 
-def _config_fields() -> list[str]:
-    return [name for name in SyncConfig.__dataclass_fields__ if name not in ("out", "extra")]
-
-
 def _default_out() -> str:
     base = Path("runs") / f"train-{datetime.now():%Y%m%d-%H%M%S}"
     out, n = base, 1
@@ -330,24 +102,17 @@ def _default_out() -> str:
 
 
 def _config(args: argparse.Namespace) -> SyncConfig:
-    values = {name: getattr(args, name) for name in _config_fields()}
-    return SyncConfig(out=args.out or _default_out(), **values)
+    return SyncConfig(out=args.out or _default_out(), **option_values(args, SyncConfig))
 
 
 def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Options given with --resume: those a resumed run may change, or an error naming them."""
-    defaults = argparse.ArgumentParser()
-    _add_data_model(defaults)
-    _add_method(defaults)
-    _add_optimizer(defaults)
-    _add_run(defaults)
-    default = vars(defaults.parse_args([]))
-    changed = {n for n in _config_fields() if getattr(args, n) != default[n]}
+    options = {f.name: f for f in option_fields(SyncConfig)}
+    changed = {n for n, f in options.items() if getattr(args, n) != f.default}
     refused = sorted(changed - RESUME_OVERRIDES)
     if refused:
-        flag = {a.dest: a.option_strings[0] for a in defaults._actions if a.option_strings}
-        names = ", ".join(flag[n] for n in refused)
-        allowed = ", ".join(flag[n] for n in sorted(RESUME_OVERRIDES))
+        names = ", ".join(flag_of(options[n]) for n in refused)
+        allowed = ", ".join(flag_of(options[n]) for n in sorted(RESUME_OVERRIDES))
         raise ValueError(
             f"--resume continues a run with its own config; cannot change {names} "
             f"(may change: {allowed})"

@@ -30,138 +30,42 @@ from typing import Any
 import torch
 
 from sparsgd.asynchronous.config import AsyncConfig
-from sparsgd.asynchronous.policies import POLICIES
 from sparsgd.asynchronous.real_run import run_async
 from sparsgd.asynchronous.spec import describe_kinds
 from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
+from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
 from sparsgd.comm.launch import WorkerFailed
 from sparsgd.runs import RunDir, RunDirError
 from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sim.sim_run import run_simulation
 from sparsgd.sim.staleness import STALENESS_DISTRIBUTIONS
+from sparsgd.sync.config import SyncConfig
 from sparsgd.worker.problem import Problem
 
 __all__ = ["add_arguments", "run"]
 
-# sync-only options and the value that means "not used"
-SYNC_ONLY = {
-    "warmup_epochs": 0.0,
-    "lr_decay_epochs": (),
-    "weight_decay": 0.0,
-    "clip": None,
-    "density_warmup": 0.0,
-    "max_tokens": None,
-    "reduced": False,
-    "verify_every": 0,
-    "tensorboard": False,
-}
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``--mode async`` / ``--mode sim`` (the shared ones come from train.py)."""
-    g = parser.add_argument_group("asynchronous SGD (--mode async | sim, docs/async.md)")
-    _add_policy(g)
-    _add_speed_and_clock(g)
-
-
-def _add_policy(g: argparse._ArgumentGroup) -> None:
-    policies = "; ".join(entry.syntax for entry in POLICIES.values())
-    g.add_argument(
-        "--policy",
-        default="vanilla",
-        metavar="NAME",
-        help=f"server update rule: {policies} (default %(default)s)",
-    )
-    g.add_argument(
-        "--server-momentum",
-        type=float,
-        default=0.0,
-        metavar="MU",
-        help="momentum at the server: u = MU u + eta(tau) d; x -= u (default 0)",
-    )
-    g.add_argument(
-        "--damping-beta",
-        type=float,
-        default=0.1,
-        metavar="BETA",
-        help="dampening: eta exp(-BETA tau) (default %(default)s)",
-    )
-    g.add_argument(
-        "--dc-lambda",
-        type=float,
-        default=0.04,
-        metavar="L",
-        help="DC-ASGD lambda (lambda_0 with --dc-adaptive) (default %(default)s)",
-    )
-    g.add_argument(
-        "--dc-adaptive",
-        action="store_true",
-        help="DC-ASGD-a: lambda / sqrt(mean square of the pushes)",
-    )
-    g.add_argument(
-        "--ssp-bound",
-        type=int,
-        default=None,
-        metavar="S",
-        help="bounded staleness: a worker more than S pushes ahead of the slowest waits "
-        "(with --policy ssp, or added to any policy)",
-    )
-
-
-def _add_speed_and_clock(g: argparse._ArgumentGroup) -> None:
-    g.add_argument(
-        "--slowdown",
-        default=None,
-        metavar="F,F,...",
-        help="per-worker slow-down factors >= 1, one per worker, e.g. 1,1,2,4",
-    )
-    g.add_argument(
-        "--delay",
-        default=None,
-        metavar="DIST",
-        help=f"async: random sleep per step: {describe_kinds(TIME_DISTRIBUTIONS)}",
-    )
-    g.add_argument(
-        "--sparse-downlink",
-        action="store_true",
-        help="pulls send only the entries changed since the worker's last copy",
-    )
-    g.add_argument(
-        "--staleness",
-        default=None,
-        metavar="DIST",
-        help=f"sim: one worker, tau drawn per update: {describe_kinds(STALENESS_DISTRIBUTIONS)}",
-    )
-    g.add_argument(
-        "--worker-time",
-        default="constant:0.1",
-        metavar="DIST",
-        help="sim: seconds per gradient of each simulated worker (same syntax as --delay) "
-        "(default %(default)s)",
-    )
-    g.add_argument(
-        "--network",
-        default="1gbe",
-        metavar="NAME|A,B",
-        help=f"sim clock: {', '.join(NETWORK_PRESETS)} or ALPHA,BETA (s per message, "
-        "s per byte) (default %(default)s)",
-    )
-    g.add_argument(
-        "--eval-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="test-set evaluation every N updates (default 0: ten per run)",
-    )
+    """One option per AsyncConfig field of its own (the shared ones come from SyncConfig)."""
+    notes = {  # valid values the simulator defines (asynchronous/config.py cannot import sim)
+        "delay": describe_kinds(TIME_DISTRIBUTIONS),
+        "staleness": describe_kinds(STALENESS_DISTRIBUTIONS),
+        "network": "presets: " + ", ".join(NETWORK_PRESETS),
+    }
+    add_options(parser, AsyncConfig, notes=notes)
 
 
 def _refuse_sync_only(args: argparse.Namespace) -> None:
-    used = [name for name, off in SYNC_ONLY.items() if getattr(args, name, off) != off]
-    if getattr(args, "device", "cpu") != "cpu":
-        used.append("device")  # the parameter server runs on gloo, on the CPU
+    """SyncConfig options marked ``sync_only`` must keep their default here."""
+    used = [
+        flag_of(f)
+        for f in option_fields(SyncConfig)
+        if f.metadata.get("sync_only") and getattr(args, f.name, f.default) != f.default
+    ]
     if used:
-        names = ", ".join("--" + n.replace("_", "-") for n in used)
-        raise ValueError(f"{names} apply to --mode sync only; got them with --mode {args.mode}")
+        raise ValueError(
+            f"{', '.join(used)} apply to --mode sync only; got them with --mode {args.mode}"
+        )
 
 
 def _problem(args: argparse.Namespace) -> Problem:
@@ -184,7 +88,6 @@ def _steps(args: argparse.Namespace, problem: Problem) -> int:
 
 def _config(args: argparse.Namespace, problem: Problem) -> AsyncConfig:
     compressor, settings = _compressor(args)
-    slowdown = None if args.slowdown is None else tuple(args.slowdown.split(","))
     return AsyncConfig(
         mode=args.mode,
         workers=args.workers,
@@ -197,21 +100,9 @@ def _config(args: argparse.Namespace, problem: Problem) -> AsyncConfig:
         density=args.density,
         memory=args.memory,
         memory_settings=(("momentum", args.momentum),) if args.memory == "dgc" else (),
-        policy=args.policy,
-        server_momentum=args.server_momentum,
-        damping_beta=args.damping_beta,
-        dc_lambda=args.dc_lambda,
-        dc_adaptive=args.dc_adaptive,
-        ssp_bound=args.ssp_bound,
-        slowdown=slowdown,
-        delay=args.delay,
-        worker_time=args.worker_time,
-        staleness=args.staleness,
-        network=args.network,
-        sparse_downlink=args.sparse_downlink,
+        **option_values(args, AsyncConfig),  # the fields of its own: policy ... eval_every
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
-        eval_every=args.eval_every,
         timeout_s=args.timeout_s,
     )
 

@@ -46,7 +46,6 @@ from typing import Any
 
 import torch.distributed as dist
 
-import sparsgd
 from sparsgd.comm.launch_child import ChildJob, record_path
 from sparsgd.comm.launch_options import Host, LaunchOptions
 from sparsgd.comm.processes import (
@@ -265,7 +264,7 @@ def _import_setup() -> dict[str, Any]:
 def _child_env(host: Host) -> dict[str, str]:
     """This process's environment, sparsgd importable, the host's network and variables."""
     env = dict(os.environ)
-    package_root = str(Path(sparsgd.__file__).resolve().parents[1])
+    package_root = str(Path(__file__).resolve().parents[2])  # .../src: sparsgd/comm/launch.py
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     if host.interface is not None:
         env["GLOO_SOCKET_IFNAME"] = host.interface

@@ -21,7 +21,7 @@ __all__ = ["Compressor", "decompress", "residual_after"]
 
 @runtime_checkable
 class Compressor(Protocol):
-    """A selection rule ``C`` of ALGORITHMS.md section 1."""
+    """A selection rule ``C`` of docs/algorithms.md section 1."""
 
     name: str
 

@@ -46,7 +46,7 @@ def check_density(density: float, name: str = "density") -> float:
 
 
 def k_from_density(density: float, numel: int) -> int:
-    """``k = max(1, floor(density * numel))`` (ALGORITHMS.md notation)."""
+    """``k = max(1, floor(density * numel))`` (docs/algorithms.md section 0)."""
     check_density(density)
     if numel < 1:
         raise ValueError(f"numel must be >= 1; got {numel}")

@@ -1,6 +1,6 @@
 """Error-feedback memories: what a worker adds to its gradient before compressing, and keeps.
 
-The Memory protocol (docs/architecture.md) splits one step of ALGORITHMS.md section 2 in two:
+The Memory protocol (docs/architecture.md) splits one step of docs/algorithms.md section 2 in two:
 
     p = memory.compensate(g)            # (1) none: p = g ; residual: p = e + g
     ... c = C(p); residual = p - c ...  # the compressor / collective, outside the memory

@@ -1,7 +1,7 @@
 """DGC momentum correction: error feedback on the velocity instead of the gradient.
 
 Deep Gradient Compression (Lin et al., ICLR 2018, section 3.2) accumulates momentum locally so
-that sparsification does not throw momentum away (ALGORITHMS.md section 2):
+that sparsification does not throw momentum away (docs/algorithms.md section 2):
 
     u = m u + g            # (1) momentum (velocity) with factor m
     v = v + u              # (2) accumulated velocity

@@ -4,7 +4,7 @@
     C(x) = s * x_J,  s = d / k if scaled else 1  # (2)
 
 Scaled, it is unbiased: each i is kept with probability k/d, so E[C(x)_i] = (d/k)(k/d) x_i = x_i.
-Unscaled, E||x - C(x)||^2 = (1 - k/d) ||x||^2 (the contraction of ALGORITHMS.md section 1).
+Unscaled, E||x - C(x)||^2 = (1 - k/d) ||x||^2 (the contraction of docs/algorithms.md section 1).
 
 Drawing J: for k <= d/4, draw indices with replacement and keep the first k distinct ones in
 draw order (each new distinct index is uniform over those not yet drawn, i.e. sampling without

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from sparsgd.experiments.async_setup import accuracy_after, flushed_accuracy, staleness_of
-from sparsgd.experiments.results import Figure, Finding, Table
 from sparsgd.experiments.spec import Outcome, RunContext
 from sparsgd.experiments.spread import mean_curve, mean_std, spread_text
 from sparsgd.experiments.staleness_report import ACCURACY_TOLERANCE
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure, Finding, Table
 
 __all__ = ["TAU_TOLERANCE", "async_real_outcome"]
 

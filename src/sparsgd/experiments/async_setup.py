@@ -1,6 +1,6 @@
 """What the asynchronous studies share: the compared methods, the problem, one simulated run.
 
-A method is a compressor with its density and memory, and a server policy (ALGORITHMS.md
+A method is a compressor with its density and memory, and a server policy (docs/algorithms.md
 section 4): vanilla ASGD sends dense gradients with a fixed rate; sparsified ASGD sends Top-k
 or random-k with or without residual memory; the counter-measures change the server's rate
 (staleness-aware eta / max(1, tau), dampening eta exp(-beta tau)) or the update (DC-ASGD).

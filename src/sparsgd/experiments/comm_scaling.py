@@ -21,15 +21,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sparsgd.cli.bench_comm import bench_worker, summarise
+from sparsgd.bench.comm import bench_worker, summarise
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress.checks import k_from_density
 from sparsgd.experiments.comm_scaling_model import efficiency_rows, model_rows, scaling_findings
 from sparsgd.experiments.cost_model import MODELLED, aggregation_seconds
-from sparsgd.experiments.results import Figure, Table
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.spread import mean_std
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure, Table
 from sparsgd.sim.network_clock import parse_network
 
 __all__ = ["EXPERIMENT", "CommScalingConfig", "comm_scaling_config"]

@@ -1,4 +1,4 @@
-"""The alpha-beta cost of one aggregation, per collective (ALGORITHMS.md section 3).
+"""The alpha-beta cost of one aggregation, per collective (docs/algorithms.md section 5).
 
 A message of n bytes costs alpha + n * beta seconds. For P workers, d parameters, k entries
 kept (k = max(1, floor(rho d))), 4-byte dense values and s = 8 bytes per sparse entry

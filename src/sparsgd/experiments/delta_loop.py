@@ -1,6 +1,6 @@
 """S-SGD with P simulated ranks in one process, measuring delta at every iteration.
 
-The IJCAI 2019 measurement (ALGORITHMS.md section 3). At step t, with one model (every rank
+The IJCAI 2019 measurement (docs/algorithms.md section 3). At step t, with one model (every rank
 holds the same parameters) and rank i's residual e_i:
 
     g_i   = grad of rank i's mini-batch                       # (1) i = 0..P-1, own shard

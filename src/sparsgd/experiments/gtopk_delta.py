@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from sparsgd.experiments.datasets import load_bundle
 from sparsgd.experiments.delta_loop import DeltaRun, DeltaSettings, run_delta
-from sparsgd.experiments.results import Figure, Finding, Table
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.spread import mean_curve, spread_text
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure, Finding, Table
 
 __all__ = ["EXPERIMENT", "DeltaConfig", "delta_config"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparsgd.compress.checks import k_from_density
-from sparsgd.experiments.results import Finding, Table
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.spread import mean_std
 from sparsgd.experiments.sync_study import (
@@ -30,6 +29,7 @@ from sparsgd.experiments.sync_study import (
     task_figure,
 )
 from sparsgd.experiments.sync_tasks import SyncTask
+from sparsgd.report.results import Finding, Table
 
 __all__ = ["EXPERIMENT", "DensityConfig", "density_config"]
 

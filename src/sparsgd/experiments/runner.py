@@ -17,10 +17,10 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sparsgd.experiments.machine import describe_machine
 from sparsgd.experiments.registry import get_experiment
-from sparsgd.experiments.results import Results
 from sparsgd.experiments.spec import RunContext
+from sparsgd.report.machine import describe_machine
+from sparsgd.report.results import Results
 
 __all__ = ["run_experiment"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparsgd.experiments.results import Figure, Finding, Table
+from sparsgd.report.results import Figure, Finding, Table
 
 __all__ = ["Experiment", "Outcome", "RunContext"]
 

@@ -4,7 +4,7 @@ Candela et al. (2019) claim that sparsifying stale gradients does at least as we
 ASGD and as the usual counter-measures. For each network (LeNet-5, FNN-3 on MNIST), mean
 staleness S and method (:data:`~sparsgd.experiments.async_setup.METHODS`), the deterministic
 simulator (``sparsgd train --mode sim``) applies a fixed number of updates, from two sources of
-staleness (ALGORITHMS.md section 4):
+staleness (docs/algorithms.md section 4):
 
     drawn     one worker, tau ~ Poisson(S) per update (S = 0: synchronous SGD)
     workers   W = S + 1 simulated workers with exponential compute times: mean tau about W - 1

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from sparsgd.experiments.async_setup import accuracy_after, staleness_of
-from sparsgd.experiments.results import Figure, Finding, Table
 from sparsgd.experiments.spec import Outcome, RunContext
 from sparsgd.experiments.spread import first_reaching, mean_curve, mean_std, spread_text
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure, Finding, Table
 
 __all__ = ["ACCURACY_TOLERANCE", "staleness_outcome"]
 

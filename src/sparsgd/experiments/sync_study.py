@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sparsgd.experiments.results import Figure
 from sparsgd.experiments.spec import RunContext
 from sparsgd.experiments.spread import mean_curve, mean_std, spread_text
 from sparsgd.experiments.sync_batch import run_sync_batch
 from sparsgd.experiments.sync_tasks import SyncTask, curves_of
 from sparsgd.models import LANGUAGE_MODELS
 from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.results import Figure
 
 __all__ = [
     "ACCURACY_GAP",

@@ -1,7 +1,8 @@
-"""sparsgd.report: PNG figures (``plots``), markdown (``markdown``) and the report (``build``).
+"""sparsgd.report: what experiments leave behind and the report made of it.
 
-The experiments draw their figures with :mod:`sparsgd.report.plots`; ``sparsgd report`` calls
-:func:`sparsgd.report.build.build_report`. Import the submodules directly: this package file
-imports nothing, so that the experiments and the report builder can import each other's parts
-without a cycle.
+``results`` (the ``results.json`` record: tables, figures, findings), ``machine`` (the machine
+a run used), ``plots`` (PNG figures), ``markdown`` and ``build`` (the report). The experiments
+import this package to record and draw; this package never imports the experiments, so the
+list of experiments a complete report should hold is passed in by ``sparsgd report``.
+Import the submodules directly: this package file imports nothing.
 """

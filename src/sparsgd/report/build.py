@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sparsgd.experiments.registry import EXPERIMENTS
-from sparsgd.experiments.results import Results, load_results
 from sparsgd.report.markdown import markdown_table, results_section
+from sparsgd.report.results import Results, load_results
 
 __all__ = ["build_report"]
 
@@ -47,13 +47,13 @@ def _figure_prefixes(results: list[Results], folders: list[Path], out: Path | No
     return prefixes
 
 
-def _overview(results: list[Results]) -> str:
+def _overview(results: list[Results], expected: Sequence[str]) -> str:
     rows = [
         [r.experiment, r.mode, len(r.seeds), _minutes(r), r.started, r.machine.get("cpu")]
         for r in results
     ]
     text = markdown_table(["experiment", "mode", "seeds", "minutes", "started (UTC)", "CPU"], rows)
-    missing = [name for name in EXPERIMENTS if name not in {r.experiment for r in results}]
+    missing = [name for name in expected if name not in {r.experiment for r in results}]
     if missing:
         text += (
             "\n\nNot in this report (no results folder given): "
@@ -93,9 +93,16 @@ def _claims(results: list[Results]) -> str:
 
 
 def build_report(
-    folders: list[str | Path], out: str | Path | None = None, command: str = ""
+    folders: list[str | Path],
+    out: str | Path | None = None,
+    command: str = "",
+    expected: Sequence[str] = (),
 ) -> str:
-    """Steps (1)-(3); writes ``out`` when given and returns the markdown."""
+    """Steps (1)-(3); writes ``out`` when given and returns the markdown.
+
+    ``expected``: the experiment names a complete report would hold (``sparsgd report`` passes
+    the registry's); those without a folder are listed as missing.
+    """
     if not folders:
         raise ValueError("build_report needs at least one results folder; got none")
     paths = [Path(f) for f in folders]
@@ -113,7 +120,7 @@ def build_report(
         "",
         "## Experiments in this report",
         "",
-        _overview(results),
+        _overview(results, expected),
         "",
         "## The papers' claims, one by one",
         "",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sparsgd.experiments.machine import machine_line
-from sparsgd.experiments.results import Finding, Results, Table
+from sparsgd.report.machine import machine_line
+from sparsgd.report.results import Finding, Results, Table
 
 __all__ = ["cell", "findings_table", "markdown_table", "results_section"]
 

@@ -45,44 +45,137 @@ METHODS: dict[str, str] = {
 TOPK_SELECTIONS = ("randomk", "sampled", "threshold", "topk")
 DEVICES = ("cpu", "cuda")
 
+# option groups of ``sparsgd train --help`` (field metadata, read by sparsgd.cli.options)
+_DATA = "model and data"
+_AGG = "gradient aggregation"
+_OPT = "optimisation (applied after aggregation)"
+_RUN = "workers and run folder"
+_NAME = "NAME"
+
+
+def _option(
+    default: Any,
+    group: str,
+    text: str,
+    metavar: str | None = None,
+    choices: tuple[str, ...] = (),
+    *,
+    sync: bool = False,
+    flag: str | None = None,
+) -> Any:
+    """A field that is also a command-line option (``sync``: refused by --mode async | sim)."""
+    meta: dict[str, Any] = {"group": group, "help": text, "choices": choices, "sync_only": sync}
+    meta.update({k: v for k, v in (("metavar", metavar), ("flag", flag)) if v is not None})
+    return field(default=default, metadata=meta)
+
 
 @dataclass
 class SyncConfig:
     """One S-SGD run (see ``sparsgd train --help`` for every field's meaning)."""
 
     out: str
-    model: str = "fnn3"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    max_tokens: int | None = None
-    hidden_size: int | None = None
-    reduced: bool = False
-    method: str = "gtopk"
-    compressor: str | None = None
-    threshold: float | None = None
-    density: float = 0.01
-    memory: str = "residual"
-    density_warmup: float = 0.0
-    workers: int = 4
-    lr: float = 0.1
-    warmup_epochs: float = 0.0
-    lr_decay_epochs: tuple[float, ...] = ()
-    lr_decay_factor: float = 0.1
-    momentum: float = 0.5
-    weight_decay: float = 0.0
-    clip: float | None = None
-    batch_size: int = 16
-    epochs: float = 5.0
-    steps: int | None = None
-    bptt: int = 35
-    seed: int = 0
-    log_every: int = 10
-    checkpoint_every: int = 0
-    verify_every: int = 0
-    device: str = "cpu"
-    timeout_s: float = 300.0
-    progress: bool = True
-    tensorboard: bool = False
+    model: str = _option("fnn3", _DATA, "network", _NAME, tuple(MODELS))
+    dataset: str = _option("digits", _DATA, "data set", _NAME, tuple(DATASETS))
+    data_dir: str | None = _option(None, _DATA, "folder of the data files (mnist, cifar10)", "DIR")
+    max_tokens: int | None = _option(
+        None, _DATA, "language data: keep the first N tokens of each split", "N", sync=True
+    )
+    hidden_size: int | None = _option(None, _DATA, "hidden width of fnn3 / lstm", "H")
+    reduced: bool = _option(
+        False, _DATA, "the model's small CPU setting (lstm: 2 x 200)", sync=True
+    )
+    method: str = _option(
+        "gtopk",
+        _AGG,
+        "dense (ring allreduce), topk (Top-k S-SGD: all-gather, O(kP)), gtopk (gTop-k tree, "
+        "O(k log P)), gtopk_exact (tree's indices, exact sums)",
+        _NAME,
+    )
+    compressor: str | None = _option(
+        None, _AGG, "topk's local selection (default: exact top-k)", _NAME, TOPK_SELECTIONS
+    )
+    threshold: float | None = _option(
+        None, _AGG, "the fixed |x| >= H of --compressor threshold", "H"
+    )
+    density: float = _option(
+        0.01,
+        _AGG,
+        "fraction of entries each worker sends, in (0, 1]; k = max(1, floor(RHO d))",
+        "RHO",
+    )
+    memory: str = _option(
+        "residual",
+        _AGG,
+        "error feedback (dgc: DGC momentum correction, uses --momentum)",
+        _NAME,
+        tuple(MEMORIES),
+    )
+    density_warmup: float = _option(
+        0.0,
+        _AGG,
+        "DGC density warm-up: 0.25, 0.0625, 0.0156, 0.004 then RHO over the first "
+        "EPOCHS epochs (default 0: none)",
+        "EPOCHS",
+        sync=True,
+    )
+    workers: int = _option(4, _RUN, "worker processes to start (ignored under torchrun)", "P")
+    lr: float = _option(0.1, _OPT, "learning rate", "LR")
+    warmup_epochs: float = _option(
+        0.0, _OPT, "linear learning-rate warm-up over E epochs", "E", sync=True
+    )
+    lr_decay_epochs: tuple[float, ...] = _option(
+        (),
+        _OPT,
+        "multiply the learning rate by --lr-decay-factor at these epochs",
+        "E1,E2",
+        sync=True,
+    )
+    lr_decay_factor: float = _option(0.1, _OPT, "factor of each learning-rate decay", "F")
+    momentum: float = _option(
+        0.5, _OPT, "SGD momentum (with --memory dgc: the momentum-correction factor)", "MU"
+    )
+    weight_decay: float = _option(0.0, _OPT, "L2 weight decay", "WD", sync=True)
+    clip: float | None = _option(
+        None,
+        _AGG,
+        "clip each worker's gradient to this L2 norm before error feedback",
+        "NORM",
+        sync=True,
+    )
+    batch_size: int = _option(16, _OPT, "samples (language: columns) per worker per step", "B")
+    epochs: float = _option(5.0, _OPT, "passes over the training set", "EPOCHS")
+    steps: int | None = _option(None, _OPT, "run exactly this many steps instead of --epochs", "N")
+    bptt: int = _option(35, _OPT, "language models: truncated back-propagation length", "L")
+    seed: int = _option(0, _OPT, "seed of everything random; same seed, same run", "SEED")
+    log_every: int = _option(10, _RUN, "one log.jsonl record every N steps and epoch end", "N")
+    checkpoint_every: int = _option(
+        0, _RUN, "checkpoint every N steps (default 0: at every epoch end); always at the end", "N"
+    )
+    verify_every: int = _option(
+        0,
+        _RUN,
+        "every N steps compare a digest of every worker's parameters (default 0: never)",
+        "N",
+        sync=True,
+    )
+    device: str = _option(
+        "cpu", _RUN, "cuda: NCCL, one GPU per worker", "DEVICE", DEVICES, sync=True
+    )
+    timeout_s: float = _option(
+        300.0, _RUN, "a collective waiting longer fails the run", "SECONDS", flag="--timeout"
+    )
+    progress: bool = _option(
+        True,
+        _RUN,
+        "no progress bar (it is off anyway when stderr is not a terminal)",
+        flag="--no-progress",
+    )
+    tensorboard: bool = _option(
+        False,
+        _RUN,
+        "also write TensorBoard events to DIR/tensorboard (needs tensorboard)",
+        sync=True,
+    )
     extra: dict[str, Any] = field(default_factory=dict)  # free notes kept in config.json
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""Time the four collectives on P local processes (gloo on 127.0.0.1) in one run.
+
+Every rank holds a Gaussian p of ``numel`` entries (seed derived per rank) and calls each
+collective of sparsgd.comm once untimed, then ``repeats`` times after a barrier:
+
+    dense           all_reduce of p                         the baseline
+    topk_allgather  union of the P local top-k sets         O(kP) bytes per rank
+    gtopk           tree reduce + broadcast of k entries    O(k log P) bytes per rank
+    gtopk_exact     gtopk's index set + all_reduce of k values
+
+A call's time is that of the slowest rank (a collective ends when its last rank does); the
+table gives its median over the repeats, split into select (local top-k and tree merges),
+comm and apply, the bytes the busiest rank sent (as counted by the collective, the status
+that rides in its messages included), rank 0's messages sent and received, both ratios to
+dense measured in this same run, and for dense ``plain_ms``: a plain ``dist.all_reduce`` of
+the same tensor, timed in the same run.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import torch
+import torch.distributed as dist
+
+from sparsgd.comm import COLLECTIVES, make_collective
+from sparsgd.comm.launch import LaunchOptions, WorkerContext, launch
+
+__all__ = ["TIMES", "bench_worker", "measure_collectives", "summarise"]
+
+# a worker's row per call: these four times in seconds, then bytes sent; reported in ms
+TIMES = ("median_ms", "select_ms", "comm_ms", "apply_ms")
+
+
+def bench_worker(
+    ctx: WorkerContext, numel: int, density: float, repeats: int, seed: int
+) -> dict[str, list[list[float]]]:
+    """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent,
+    messages sent and received, and (dense) the seconds of a plain all_reduce of p."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
+    p = torch.randn(numel, generator=generator)  # (numel,) float32
+    plain = p.clone()  # (numel,) reused by the plain all_reduce timed beside dense
+    out = {}
+    for name in COLLECTIVES:
+        collective = make_collective(name)
+        collective.reduce(p, density)  # untimed warm-up
+        rows = []
+        for _ in range(repeats):
+            dist.barrier()
+            start = time.perf_counter()
+            s = collective.reduce(p, density).stats
+            wall = time.perf_counter() - start
+            row = [wall, s.select_s, s.comm_s, s.apply_s, s.bytes_sent]
+            rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name)])
+        out[name] = rows
+    return out
+
+
+def _plain_s(buffer: torch.Tensor, name: str) -> float:
+    """Seconds of a plain dist.all_reduce of ``buffer`` (dense only; NaN for the others)."""
+    if name != "dense":
+        return math.nan
+    dist.barrier()
+    start = time.perf_counter()
+    dist.all_reduce(buffer)
+    return time.perf_counter() - start
+
+
+def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, float | str]]:
+    """One row per collective: medians over repeats of the slowest rank, busiest rank's bytes."""
+    rows = []
+    for name in COLLECTIVES:
+        calls = list(zip(*(ranks[name] for ranks in per_rank), strict=True))  # repeat -> ranks
+        row: dict[str, float | str] = {"collective": name}
+        for i, field in enumerate(TIMES):
+            slowest = [max(rank_row[i] for rank_row in call) for call in calls]
+            row[field] = statistics.median(slowest) * 1e3
+        row["bytes_sent_per_rank"] = int(max(r[4] for call in calls for r in call))
+        row["bytes_sent_mean"] = statistics.fmean(r[4] for r in calls[0])
+        row["messages_sent"], row["messages_recv"] = int(calls[-1][0][5]), int(calls[-1][0][6])
+        if name == "dense":  # a plain all_reduce of the same tensor, timed in the same run
+            row["plain_ms"] = statistics.median(max(r[7] for r in call) for call in calls) * 1e3
+        rows.append(row)
+    dense = rows[0]
+    for row in rows:
+        row["ratio_to_dense"] = float(row["median_ms"]) / float(dense["median_ms"])
+        row["bytes_ratio_to_dense"] = int(row["bytes_sent_per_rank"]) / max(
+            1, int(dense["bytes_sent_per_rank"])
+        )
+    return rows
+
+
+def measure_collectives(
+    workers: int,
+    numel: int,
+    density: float,
+    repeats: int,
+    seed: int,
+    *,
+    timeout_s: float = 600.0,
+    threads: int = 1,
+) -> list[dict[str, float | str]]:
+    """Start ``workers`` local processes, run :func:`bench_worker` on each, summarise."""
+    per_rank = launch(
+        bench_worker,
+        workers,
+        (numel, density, repeats, seed),
+        LaunchOptions(timeout_s=timeout_s, threads=threads),
+        deadline_s=timeout_s,
+    )
+    return summarise(per_rank)
