@@ -23,6 +23,20 @@ from sparsgd.sync.train import resume, train
 
 pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
 CLOCK_FIELDS = ("wall_s", "time_compute_s", "time_compress_s", "time_comm_s", "time_apply_s")
+# byte counts that include the input check (see check_resumed_equals_uninterrupted)
+CHECK_DEPENDENT = {
+    "bytes_sent",
+    "bytes_recv",
+    "check_bytes_sent",
+    "bytes_sent_total",
+    "bytes_recv_total",
+}
+SUMMARY_CHECK_DEPENDENT = (
+    "traffic_ratio_to_dense",
+    "bytes_sent_per_rank",
+    "bytes_recv_per_rank",
+    "check_bytes_sent_per_rank",
+)
 SUMMARY_CLOCK_FIELDS = (
     "wall_seconds",
     "seconds_compute",
@@ -80,13 +94,19 @@ def resume_from_copy(tmp_path, config: SyncConfig, checkpoint_step: int):
 
 
 def check_resumed_equals_uninterrupted(out_a, out_b, summary_a, summary_b) -> None:
+    """Bit for bit, byte counts aside: when the collectives run their input check's handshake
+    (and the flagged attempt before one) depends on each collective's own history (its first
+    call, a density change), and a resumed run starts new collectives, so the bytes of the
+    windows around the resume differ by those checks. Model, losses, densities, residual
+    norms and the final state of every rank must be equal."""
     records_a, records_b = trajectory(out_a), trajectory(out_b)
     assert len(records_a) == len(records_b)
     for ra, rb in zip(records_a, records_b, strict=True):
-        assert ra == rb
+        differ = {k for k in ra if ra[k] != rb[k]}
+        assert differ <= CHECK_DEPENDENT, differ
     assert_same_state(final_state(out_a), final_state(out_b))
     for key, value in summary_a.items():
-        if key not in SUMMARY_CLOCK_FIELDS:
+        if key not in SUMMARY_CLOCK_FIELDS + SUMMARY_CHECK_DEPENDENT:
             assert summary_b[key] == value, key
 
 

@@ -46,8 +46,7 @@ from typing import Any
 
 import torch.distributed as dist
 
-from sparsgd.comm.launch_child import ChildJob, record_path
-from sparsgd.comm.launch_options import Host, LaunchOptions
+from sparsgd.comm.launch_options import ChildJob, Host, LaunchOptions, record_path
 from sparsgd.comm.processes import (
     Child,
     Interrupted,

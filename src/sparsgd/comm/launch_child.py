@@ -30,38 +30,21 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
 
+from sparsgd.comm.launch_options import ChildJob, record_path
 from sparsgd.comm.processes import write_record
 from sparsgd.comm.worker_env import WorkerContext, backend_for, device_for
 
-__all__ = ["ChildJob", "main", "record_path"]
+__all__ = ["main", "run_rank"]
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-@dataclass(frozen=True)
-class ChildJob:
-    """What every rank of one launch reads from the job file."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    world_size: int
-    address: str  # the rendezvous store
-    port: int
-    device: str
-    timeout_s: float
-    threads: int
-    setup: Callable[[int], None] | None
-    records: str  # folder of the ranks' record files
 
 
 class _Stopped(BaseException):
@@ -70,10 +53,6 @@ class _Stopped(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
-
-
-def record_path(records: str | Path, rank: int) -> Path:
-    return Path(records) / f"rank-{rank}.pt"
 
 
 def _die_with(launcher_pid: int) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-__all__ = ["LOCALHOST", "Host", "LaunchOptions"]
+__all__ = ["LOCALHOST", "ChildJob", "Host", "LaunchOptions", "record_path"]
 
 LOCALHOST = "127.0.0.1"
 LOOPBACK_INTERFACE = "lo"
@@ -85,3 +87,24 @@ class LaunchOptions:
 
     def required_ranks(self, world: int) -> tuple[int, ...]:
         return tuple(range(world)) if self.required is None else tuple(sorted(set(self.required)))
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    """What every rank of one launch reads from the job file (sparsgd.comm.launch_child)."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    world_size: int
+    address: str  # the rendezvous store
+    port: int
+    device: str
+    timeout_s: float
+    threads: int
+    setup: Callable[[int], None] | None
+    records: str  # folder of the ranks' record files
+
+
+def record_path(records: str | Path, rank: int) -> Path:
+    """Where rank ``rank`` writes its result or error record."""
+    return Path(records) / f"rank-{rank}.pt"

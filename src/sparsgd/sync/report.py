@@ -133,6 +133,7 @@ def tally_record(tallies: list[Tally]) -> dict[str, Any]:
         ),
         "bytes_sent": [t.bytes_sent for t in tallies],
         "bytes_recv": [t.bytes_recv for t in tallies],
+        "check_bytes_sent": [t.check_bytes_sent for t in tallies],
         "skipped_nonfinite": tallies[0].skipped,
         "residual_norm": [t.residual_norm for t in tallies],
     }
