@@ -8,6 +8,7 @@ import pytest
 
 from sparsgd.cli.main import main
 from sparsgd.experiments.registry import EXPERIMENTS
+from sparsgd.experiments.results import VERDICTS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -49,6 +50,9 @@ def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):
 def test_run_then_report(tmp_path, capsys):
     out = tmp_path / "delta"
     assert main(["experiment", "run", "gtopk-delta", "--smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "[smoke: no verdict]" in printed
+    assert not any(f"[{verdict}]" in printed for verdict in VERDICTS)
     results = json.loads((out / "results.json").read_text())
     assert results["command"] == f"sparsgd experiment run gtopk-delta --out {out} --smoke"
     assert results["mode"] == "smoke"

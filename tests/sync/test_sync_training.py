@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
 CLOCK_FIELDS = ("wall_s", "time_compute_s", "time_compress_s", "time_comm_s", "time_apply_s")
 SUMMARY_CLOCK_FIELDS = (
     "wall_seconds",
+    "train_seconds",
+    "total_seconds",
     "seconds_compute",
     "seconds_compress",
     "seconds_comm",

@@ -33,7 +33,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.problem import Problem
 from sparsgd.asynchronous.server import START_VERSION_KEY, serve
 from sparsgd.asynchronous.worker import run_worker
-from sparsgd.runs import RunDir, RunDirError
+from sparsgd.runs import RunDir, RunDirError, complete_summary
 
 __all__ = ["AsyncRun", "AsyncRunFailed", "run_async"]
 
@@ -178,7 +178,9 @@ def run_async(
     resume: bool = False,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Start the processes of ``cfg`` and wait for the summary."""
+    """Start the processes of ``cfg`` and wait for the summary (total time, outcome added)."""
+    started = time.perf_counter()
     run = AsyncRun(cfg, problem, out, resume, overwrite)
     run.start()
-    return run.wait()
+    run.wait()
+    return complete_summary(out, started)
