@@ -25,7 +25,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.problem import Problem
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.data import DatasetBundle
-from sparsgd.runs import NonFiniteRecordError, RunDir
+from sparsgd.runs import NonFiniteRecordError, RunDir, judge
 from sparsgd.sim.sim_run import run_simulation
 
 __all__ = [
@@ -149,6 +149,9 @@ def simulate_run(
     summary = _finished_before(cfg, problem, Path(folder)) if reuse else None
     if summary is None:
         summary = _simulate(cfg, problem, folder)
+    if summary is not None and judge(summary).label == "diverged":  # finite, but exploded
+        logger.warning("%s diverged: %s", folder, judge(summary).reason)
+        summary = None
     updates, accuracy = eval_curve(folder)
     return {
         "summary": summary,
