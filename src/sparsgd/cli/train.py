@@ -77,6 +77,12 @@ def _add_data_model(parser: argparse.ArgumentParser) -> None:
         help="folder of the data files (mnist, fashion-mnist, cifar10)",
     )
     g.add_argument(
+        "--data-file",
+        default=None,
+        metavar="FILE",
+        help="--dataset npz: a .npz file with x_train, y_train, x_test, y_test (docs/data.md)",
+    )
+    g.add_argument(
         "--max-tokens",
         type=int,
         default=None,

@@ -49,6 +49,7 @@ SYNC_ONLY = {
     "clip": None,
     "density_warmup": 0.0,
     "max_tokens": None,
+    "data_file": None,
     "reduced": False,
     "verify_every": 0,
     "tensorboard": False,

@@ -54,6 +54,7 @@ class SyncConfig:
     model: str = "fnn3"
     dataset: str = "digits"
     data_dir: str | None = None
+    data_file: str | None = None  # dataset "npz": the user's .npz file (sparsgd.data.npz)
     max_tokens: int | None = None
     hidden_size: int | None = None
     reduced: bool = False
