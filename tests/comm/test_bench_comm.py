@@ -16,6 +16,7 @@ DENSITY = 0.01  # k = 30
 CHECK_BYTES = 5 * 8
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):

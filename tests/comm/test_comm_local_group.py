@@ -11,6 +11,7 @@ pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(120)]
 HANG_TIMEOUT_S = 5.0  # the run must end by TimeoutError whether the child is starting or asleep
 
 
+@pytest.mark.slow
 def test_a_failing_rank_stops_the_group_with_its_traceback():
     with pytest.raises(RuntimeError) as info:
         run_local_group(cw.fail_on_rank_1, 2, timeout_s=60.0)
@@ -19,6 +20,7 @@ def test_a_failing_rank_stops_the_group_with_its_traceback():
     assert "ZeroDivisionError: injected failure on rank 1" in message
 
 
+@pytest.mark.slow
 def test_a_hang_becomes_a_timeout_error():
     with pytest.raises(TimeoutError, match=r"ran past 5.0 s; killed ranks \[0\]"):
         run_local_group(cw.sleep_forever, 1, timeout_s=HANG_TIMEOUT_S)

@@ -97,6 +97,7 @@ def test_with_outcome_adds_two_keys_and_keeps_the_rest():
 
 def test_complete_summary_rewrites_the_file_with_total_time_and_outcome(tmp_path):
     with RunDir(tmp_path / "run") as run:
+        run.write_config({})
         run.write_summary({**TEN_CLASSES, "final_test_accuracy": 0.8, "train_seconds": 0.0})
     started = time.perf_counter()
     summary = complete_summary(tmp_path / "run", started)

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.timeout(120)  # a hang must fail the test, not block th
 COLLECTIVE_TIMEOUT_S = 60.0  # far above what a barrier of 3 local processes needs
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 def test_spawned_workers_share_one_group(tmp_path):
     launch(sync_workers.allreduce_ranks, str(tmp_path), 3, timeout_s=COLLECTIVE_TIMEOUT_S)
@@ -22,6 +23,7 @@ def test_spawned_workers_share_one_group(tmp_path):
     assert {r["by"] for r in records} == {"sparsgd"}
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 def test_crash_stops_every_worker_with_the_traceback(tmp_path):
     with pytest.raises(WorkerFailed) as info:

@@ -12,7 +12,7 @@ from sparsgd.sim.collectives import simulate
 from sparsgd.sync.flatten import flat_grad, flat_params, write_grad_
 from sparsgd.sync.launch import launch
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180), pytest.mark.slow]
 WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0
 COLLECTIVE_TIMEOUT_S = 60.0
 # gloo's all_reduce may add the P values in another order than the reference's rank order;

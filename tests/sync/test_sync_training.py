@@ -21,7 +21,7 @@ from sparsgd.runs import RunDir, load_checkpoint
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.train import resume, train
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 CLOCK_FIELDS = ("wall_s", "time_compute_s", "time_compress_s", "time_comm_s", "time_apply_s")
 SUMMARY_CLOCK_FIELDS = (
     "wall_seconds",
