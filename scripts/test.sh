@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Quick start, command 2: set up, then run the lint and the whole test suite.
+# Quick start, command 2: set up, then run the lint and the whole test suite in parallel.
+# Arguments go to pytest: `bash scripts/test.sh -m "not slow"` is the fast loop, and
+# SPARSGD_DATA=DIR enables the real-data tests (MNIST / Fashion-MNIST IDX files under DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "test: ruff check and ruff format --check"
 .venv/bin/ruff check src tests examples
 .venv/bin/ruff format --check src tests examples
 .venv/bin/lint-imports
-exec .venv/bin/python -m pytest -q -rs "$@"
+# -n auto: one pytest-xdist worker per core; multi-process tests take free ports from the OS
+# and write under their own tmp_path, so they run side by side. -rs lists why tests skipped.
+echo "test: pytest on $(nproc) workers (-n auto); skipped tests and their reasons at the end"
+exec .venv/bin/python -m pytest -q -rs -n auto "$@"

@@ -49,6 +49,7 @@ def _updates(out) -> list[dict]:
     return [r for r in records if r["kind"] == "update"]
 
 
+@pytest.mark.slow
 def test_killed_worker_leaves_the_run_completing_with_the_others(tmp_path):
     out = tmp_path / "run"
     run = AsyncRun(CFG, PROBLEM, out)

@@ -37,6 +37,7 @@ CFG = AsyncConfig(
 JOIN_S = 90.0
 
 
+@pytest.mark.slow
 def test_scripted_workers_get_the_simulator_update_and_bad_pushes_are_refused(tmp_path):
     x0 = PROBLEM.build_model(PROBLEM.load()).flat()
     store = dist.TCPStore(

@@ -36,6 +36,7 @@ def _log(path) -> list[dict]:
     return [json.loads(line) for line in (path / "log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_three_workers_with_a_slowdown_then_resume(tmp_path):
     out = tmp_path / "run"
     summary = run_async(CFG, PROBLEM, out)

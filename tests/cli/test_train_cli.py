@@ -103,6 +103,7 @@ def test_help_explains_every_option(capsys):
         assert option in text
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 def test_run_resume_and_crash(tmp_path, capsys):
     out = tmp_path / "run"

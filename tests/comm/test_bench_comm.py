@@ -16,6 +16,7 @@ DENSITY = 0.01  # k = 30
 STATUS_BYTES = 8  # the input check in a gTop-k tree message (the timed calls have no handshake)
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):

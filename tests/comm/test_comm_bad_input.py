@@ -40,6 +40,7 @@ def outcomes() -> list[dict]:
     return launch(cw.run_bad_inputs, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S)
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", list(COLLECTIVES))
@@ -119,6 +120,7 @@ COMPRESSOR_FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 def test_a_compressor_raising_on_one_rank_raises_everywhere_without_a_hang():

@@ -23,7 +23,7 @@ from sparsgd.compress.checks import k_from_density
 from sparsgd.compress.message import dense_bytes, message_bytes
 from sparsgd.sim.collectives import simulate
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 
 GROUP_TIMEOUT_S = 240.0  # 8 processes start, import torch and run 160 small calls on 2 cores
 EPS32 = torch.finfo(torch.float32).eps

@@ -16,6 +16,7 @@ def test_unknown_name_lists_valid_names() -> None:
 
 def test_expected_names() -> None:
     expected = {"mnist", "fashion-mnist", "cifar10", "ptb", "digits", "synthetic", "synthetic-lm"}
+    expected.add("npz")
     assert set(DATASETS) == expected
 
 

@@ -45,6 +45,7 @@ def test_bad_seed_count_is_refused(tmp_path):
         run_experiment("gtopk-delta", tmp_path, smoke=True, seeds=0)
 
 
+@pytest.mark.slow
 def test_every_experiment_module_imports_on_its_own():
     # the experiments draw with sparsgd.report.plots and the report reads the registry:
     # importing any one module first must not run into a half-initialised other

@@ -7,7 +7,7 @@ from smoke_checks import check_results_folder
 
 from sparsgd.experiments.runner import run_experiment
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.multiprocess]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.multiprocess, pytest.mark.slow]
 
 
 def test_gtopk_convergence_smoke(tmp_path):

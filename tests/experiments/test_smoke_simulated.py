@@ -11,6 +11,7 @@ from sparsgd.runs import RunDir
 pytestmark = pytest.mark.timeout(300)
 
 
+@pytest.mark.slow
 def test_gtopk_delta_smoke(tmp_path):
     run_experiment("gtopk-delta", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "gtopk-delta")

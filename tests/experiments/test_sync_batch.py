@@ -7,7 +7,7 @@ import pytest
 from sparsgd.experiments.sync_batch import finished_before, run_sync_batch
 from sparsgd.experiments.sync_tasks import SyncTask
 
-pytestmark = [pytest.mark.timeout(300), pytest.mark.multiprocess]
+pytestmark = [pytest.mark.timeout(300), pytest.mark.multiprocess, pytest.mark.slow]
 
 EXPLODING_LR = 1e8  # the first SGD steps overflow the weights: the test loss is not finite
 

@@ -6,7 +6,14 @@ from sparsgd.experiments.comm_scaling_model import PAPER_OVER_DENSE, _range_verd
 from sparsgd.experiments.gtopk_delta import _learned
 from sparsgd.experiments.staleness import staleness_config
 from sparsgd.experiments.staleness_report import _compare, _mean_final, _verdict
-from sparsgd.experiments.sync_study import ACCURACY_GAP, PERPLEXITY_RATIO, consistent_with
+from sparsgd.experiments.sync_batch import read_sync_run
+from sparsgd.experiments.sync_study import (
+    ACCURACY_GAP,
+    PERPLEXITY_RATIO,
+    consistent_with,
+    holds_up,
+)
+from sparsgd.runs import RunDir
 
 
 def test_range_verdict():
@@ -62,3 +69,29 @@ def test_cells_where_every_method_failed_are_left_out():
         cfg, {"logreg": cells}, lambda c, s: _mean_final(c, s, "vanilla")
     )
     assert (held, total, left_out) == (0, 1, 0)
+
+
+def _sync_run(accuracy: float, outcome: str) -> dict:
+    summary = {"final_test_accuracy": accuracy, "final_test_loss": 0.5, "num_classes": 10}
+    return {"summary": summary, "diverged": None, "outcome": outcome}
+
+
+def test_a_sync_run_at_chance_never_counts_as_agreement():
+    dense = [_sync_run(0.12, "chance"), _sync_run(0.11, "chance")]
+    other = [_sync_run(0.12, "chance"), _sync_run(0.12, "chance")]
+    ok, why = holds_up(dense, other, "test_accuracy")
+    assert not ok and why == "4 of 4 runs stayed at chance level"
+    learned = [_sync_run(0.9, "ok"), _sync_run(0.91, "ok")]
+    assert holds_up(learned, [_sync_run(0.9, "ok"), _sync_run(0.9, "ok")], "test_accuracy")[0]
+    assert not holds_up(learned, [_sync_run(0.9, "ok"), _sync_run(0.12, "chance")], "x")[0]
+
+
+def test_read_sync_run_marks_an_exploded_run_diverged(tmp_path):
+    with RunDir(tmp_path / "run") as run:
+        run.write_config({})
+        run.write_summary(
+            {"final_test_loss": 1576.0, "final_test_accuracy": 0.1, "num_classes": 10}
+        )
+    read = read_sync_run(str(tmp_path / "run"))
+    assert read["outcome"] == "diverged" and read["summary"] is None
+    assert read["diverged"].startswith("outcome: diverged (test loss 1576 > 23.03")

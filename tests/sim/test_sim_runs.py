@@ -15,7 +15,7 @@ from torch.nn.utils import parameters_to_vector
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.compress.memory import make_memory
 from sparsgd.compress.registry import make_compressor
-from sparsgd.runs import RunDir, load_checkpoint
+from sparsgd.runs import OUTCOMES, RunDir, load_checkpoint
 from sparsgd.sim.sim_run import build_simulation, run_simulation
 from sparsgd.worker.batches import BatchStream
 from sparsgd.worker.problem import Problem
@@ -115,8 +115,9 @@ def test_simulation_is_deterministic_and_the_seed_matters(tmp_path):
     run_simulation(replace(RICH, seed=4), PROBLEM, tmp_path / "c")
     log = {k: (tmp_path / k / "log.jsonl").read_text() for k in "abc"}
     assert log["a"] == log["b"]
-    assert {k: v for k, v in a.items() if k != "wall_seconds"} == {
-        k: v for k, v in b.items() if k != "wall_seconds"
+    clocks = ("wall_seconds", "train_seconds", "total_seconds")
+    assert {k: v for k, v in a.items() if k not in clocks} == {
+        k: v for k, v in b.items() if k not in clocks
     }
     assert log["a"] != log["c"]
 
@@ -206,8 +207,15 @@ def test_summary_has_the_sync_keys_and_the_staleness(tmp_path):
         "dense_bytes_per_rank",
         "steps",
         "wall_seconds",
+        "train_seconds",
+        "total_seconds",
+        "outcome",
+        "outcome_reason",
     ):
         assert key in summary
+    assert 0 < summary["train_seconds"] <= summary["total_seconds"]
+    assert summary["num_classes"] == 4 and summary["outcome"] in OUTCOMES
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
     assert set(summary["staleness"]) == {"mean", "max", "count", "histogram"}
     assert summary["staleness"]["mean"] > 0
     assert len(summary["bytes_uplink_per_worker"]) == len(summary["bytes_downlink_per_worker"]) == 4
@@ -238,7 +246,7 @@ def test_resumed_simulation_continues_exactly(tmp_path):
             path.unlink()  # as if the run had crashed right after its step-30 checkpoint
     (tmp_path / "cut" / "summary.json").unlink()
     resumed = run_simulation(cfg, PROBLEM, tmp_path / "cut", resume=True)
-    drop = ("wall_seconds",)
+    drop = ("wall_seconds", "train_seconds", "total_seconds")
     assert {k: v for k, v in resumed.items() if k not in drop} == {
         k: v for k, v in full.items() if k not in drop
     }

@@ -21,7 +21,7 @@ from sparsgd.runs import RunDir, load_checkpoint
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.train import resume, train
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 CLOCK_FIELDS = ("wall_s", "time_compute_s", "time_compress_s", "time_comm_s", "time_apply_s")
 # byte counts that include the input check (see check_resumed_equals_uninterrupted)
 CHECK_DEPENDENT = {
@@ -39,6 +39,8 @@ SUMMARY_CHECK_DEPENDENT = (
 )
 SUMMARY_CLOCK_FIELDS = (
     "wall_seconds",
+    "train_seconds",
+    "total_seconds",
     "seconds_compute",
     "seconds_compress",
     "seconds_comm",

@@ -16,6 +16,7 @@ still running ``LINGER_S`` after the server ended are stopped.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from sparsgd.asynchronous.server import START_VERSION_KEY, serve
 from sparsgd.asynchronous.worker import run_worker
 from sparsgd.comm.launch import Group, LaunchOptions, WorkerContext
 from sparsgd.comm.processes import Child
-from sparsgd.runs import RunDir, RunDirError
+from sparsgd.runs import RunDir, RunDirError, complete_summary
 from sparsgd.worker.problem import Problem
 
 __all__ = ["LINGER_S", "AsyncRun", "run_async"]
@@ -111,7 +112,9 @@ def run_async(
     resume: bool = False,
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Start the processes of ``cfg`` and wait for the summary."""
+    """Start the processes of ``cfg`` and wait for the summary (total time, outcome added)."""
+    started = time.perf_counter()
     run = AsyncRun(cfg, problem, out, resume, overwrite)
     run.start()
-    return run.wait()
+    run.wait()
+    return complete_summary(out, started)

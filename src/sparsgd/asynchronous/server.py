@@ -54,6 +54,7 @@ def _open(
         now=lambda: time.perf_counter() - started,
         num_train=bundle.num_train,
         run_dir=run_dir,
+        num_classes=bundle.num_classes,
     )
     if resume:
         latest = run_dir.latest_checkpoint()

@@ -19,6 +19,7 @@ other workers' pulls that SSP held. The run is over when every worker is retired
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,10 +61,12 @@ class ServerCore:
         now: Callable[[], float],
         num_train: int,
         run_dir: RunDir | None = None,
+        num_classes: int | None = None,
     ) -> None:
         self.cfg, self.state, self.recorder = cfg, state, recorder
         self.evaluate, self.now, self.num_train = evaluate, now, num_train
-        self.run_dir = run_dir
+        self.run_dir, self.num_classes = run_dir, num_classes
+        self.eval_seconds = 0.0  # real time spent in run_eval, kept out of train_seconds
         self.held: list[int] = []  # pulls SSP holds, oldest first
         self.holding: dict[int, int] = {}  # worker -> version of the copy it holds
         self.retired: set[int] = set()
@@ -195,7 +198,9 @@ class ServerCore:
             self.checkpoint()
 
     def run_eval(self) -> None:
+        t0 = time.perf_counter()
         accuracy, loss = self.evaluate(self.state.x)
+        self.eval_seconds += time.perf_counter() - t0
         epoch = self.state.applied * self.cfg.batch_size / self.num_train
         self.recorder.evaluated(self.state.version, accuracy, loss, epoch, self.now())
 
@@ -233,7 +238,12 @@ class ServerCore:
             self.state.retire(w)
 
     def finish(self, wall_seconds: float, **extra: Any) -> dict[str, Any]:
-        """Evaluate the final model (unless just done) and write ``summary.json``."""
+        """Evaluate the final model (unless just done) and write ``summary.json``.
+
+        ``wall_seconds``: real time of the training loop; ``train_seconds`` is that less the
+        evaluations inside it.
+        """
+        train_seconds = wall_seconds - self.eval_seconds
         last = self.recorder.last_eval
         if last is None or last["step"] != self.state.version:
             self.run_eval()
@@ -246,6 +256,8 @@ class ServerCore:
             density=self.cfg.density,
             ssp_bound=self.cfg.ssp_bound,
             ssp_max_gap=self.state.max_gap,
+            train_seconds=train_seconds,
+            num_classes=self.num_classes,
             **extra,
         )
         if self.run_dir is not None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from tqdm import tqdm
 from sparsgd.cli import train_async
 from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
 from sparsgd.comm.launch import WorkerFailed
-from sparsgd.runs import RunDirError
+from sparsgd.runs import RunDirError, closing_lines
 from sparsgd.runs.tensorboard import require_tensorboard
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.train import RESUME_OVERRIDES, resume, train
@@ -128,7 +127,7 @@ def _megabytes(n: float) -> str:
     return f"{n / 1e6:.3f} MB"
 
 
-def _print_summary(summary: dict[str, Any], out: str, seconds: float) -> None:
+def _print_summary(summary: dict[str, Any], out: str) -> None:
     metric = "final_test_accuracy" if "final_test_accuracy" in summary else "final_test_perplexity"
     value = summary[metric]
     shown = (
@@ -136,7 +135,7 @@ def _print_summary(summary: dict[str, Any], out: str, seconds: float) -> None:
     )
     print(
         f"done: {shown} after {summary['steps']} steps ({summary['epochs']:.2f} epochs) of "
-        f"{summary['method']} on {summary['workers']} workers, {seconds:.1f} s"
+        f"{summary['method']} on {summary['workers']} workers"
     )
     sent = summary["bytes_sent_per_rank"]
     dense = summary["dense_bytes_per_rank"]
@@ -148,12 +147,12 @@ def _print_summary(summary: dict[str, Any], out: str, seconds: float) -> None:
             f"{mean / dense:.2%} of that ({dense / max(mean, 1):.1f}x less)"
         )
     print(f"run folder: {out} (config.json, log.jsonl, summary.json, checkpoints/)")
+    print("\n".join(closing_lines(summary)))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.mode != "sync":
         return int(train_async.run(args) or 0)
-    start = time.perf_counter()
     try:
         if args.tensorboard:
             require_tensorboard()
@@ -171,5 +170,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"sparsgd train: error: {err}", file=sys.stderr)
         return 2
     if summary:  # empty on torchrun ranks other than 0
-        _print_summary(summary, out, time.perf_counter() - start)
+        _print_summary(summary, out)
     return 0

@@ -22,7 +22,6 @@ import logging
 import math
 import os
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from sparsgd.asynchronous.spec import describe_kinds
 from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
 from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
 from sparsgd.comm.launch import WorkerFailed
-from sparsgd.runs import RunDir, RunDirError
+from sparsgd.runs import RunDir, RunDirError, closing_lines
 from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sim.sim_run import run_simulation
 from sparsgd.sim.staleness import STALENESS_DISTRIBUTIONS
@@ -143,14 +142,13 @@ def _megabytes(values: list[int]) -> str:
     )
 
 
-def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str, seconds: float) -> None:
+def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str) -> None:
     acc = s["final_test_accuracy"]
     shown = "n/a" if acc is None else f"{acc:.2%}"
     clock = f", {s['sim_seconds']:.2f} s simulated" if "sim_seconds" in s else ""
     print(
         f"done: test accuracy {shown} after {s['steps']} updates ({cfg.mode}, "
-        f"{s['workers']} worker{'' if s['workers'] == 1 else 's'}, policy {cfg.policy}), "
-        f"{seconds:.1f} s{clock}"
+        f"{s['workers']} worker{'' if s['workers'] == 1 else 's'}, policy {cfg.policy}){clock}"
     )
     st = s["staleness"]
     print(f"staleness: mean {st['mean']:.2f}, max {st['max']} over {st['count']} pushes")
@@ -166,13 +164,13 @@ def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str, seconds: float
             f"its residual held norm {death['residual_norm']:.4g}"
         )
     print(f"run folder: {out} (config.json, log.jsonl, summary.json, checkpoints/)")
+    print("\n".join(closing_lines(s)))
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``--mode async`` or ``--mode sim`` from the parsed options; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("sparsgd").setLevel(logging.INFO)
-    started = time.perf_counter()
     try:
         _refuse_sync_only(args)
         if args.resume is not None:
@@ -198,5 +196,5 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, RunDirError, RuntimeError, OSError) as err:
         print(f"sparsgd train: error: {err}", file=sys.stderr)
         return 2
-    _print_summary(summary, cfg, out, time.perf_counter() - started)
+    _print_summary(summary, cfg, out)
     return 0

@@ -19,6 +19,8 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from sparsgd.data.rank import talk_level
+
 __all__ = ["DATA_ENV", "DataFileError", "find_file", "find_folder", "read_bytes"]
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def find_folder(
     candidates = _candidates(folder, subdir, defaults)
     for candidate in candidates:
         if all(_holds(candidate, name) for name in names):
-            logger.info("reading %s from %s", subdir, candidate)
+            logger.log(talk_level(), "reading %s from %s", subdir, candidate)
             return candidate
     partial = next((c for c in candidates if any(_holds(c, n) for n in names)), None)
     if partial is not None:

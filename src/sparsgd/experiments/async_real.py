@@ -31,6 +31,7 @@ from sparsgd.experiments.async_setup import (
 )
 from sparsgd.experiments.datasets import data_dir_for, load_bundle
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
+from sparsgd.runs import judge
 
 __all__ = ["EXPERIMENT", "AsyncRealConfig", "async_real_config"]
 
@@ -93,7 +94,8 @@ def _real(cfg: AsyncRealConfig, run_cfg: AsyncConfig, problem, folder: str) -> d
     run.start()
     summary = run.wait(cfg.timeout_s)
     updates, accuracy = eval_curve(folder)
-    return {"summary": summary, "updates": updates, "accuracy": accuracy, "diverged": False}
+    diverged = judge(summary).label == "diverged"  # exploded; its accuracy counts as chance
+    return {"summary": summary, "updates": updates, "accuracy": accuracy, "diverged": diverged}
 
 
 def _compute_time(cfg: AsyncRealConfig, real: dict) -> float:

@@ -24,7 +24,7 @@ from torch import Tensor
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.data import DatasetBundle
-from sparsgd.runs import NonFiniteRecordError, RunDir
+from sparsgd.runs import NonFiniteRecordError, RunDir, judge
 from sparsgd.sim.sim_run import run_simulation
 from sparsgd.worker.problem import Problem
 
@@ -149,6 +149,9 @@ def simulate_run(
     summary = _finished_before(cfg, problem, Path(folder)) if reuse else None
     if summary is None:
         summary = _simulate(cfg, problem, folder)
+    if summary is not None and judge(summary).label == "diverged":  # finite, but exploded
+        logger.warning("%s diverged: %s", folder, judge(summary).reason)
+        summary = None
     updates, accuracy = eval_curve(folder)
     return {
         "summary": summary,

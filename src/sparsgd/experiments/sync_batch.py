@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsgd.comm.launch import LaunchOptions, WorkerContext, WorkerFailed, launch
-from sparsgd.runs import RunDir
+from sparsgd.runs import RunDir, judge
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.train import prepare
 from sparsgd.sync.trainer import TrainJob, train_worker
@@ -62,10 +62,14 @@ def read_sync_run(out: str, diverged: str | None = None) -> dict[str, Any]:
         summary = None if diverged else run.read_summary()
     finally:
         run.close()
+    outcome = "diverged" if diverged else judge(summary).label
+    if outcome == "diverged" and summary is not None:  # finite, but the loss exploded
+        summary, diverged = None, judge(summary).line()
     start = next((r for r in log if r.get("kind") == "start"), {})
     return {
         "summary": summary,
         "diverged": diverged,
+        "outcome": outcome,  # "ok" | "diverged" | "chance" (sparsgd.runs.outcome)
         "numel": start.get("numel"),
         "epochs": [r for r in log if r.get("kind") == "epoch"],
         "steps": [r for r in log if r.get("kind") == "step"],

@@ -107,8 +107,12 @@ def holds_up(
 ) -> tuple[bool, str]:
     """Whether ``other`` is consistent with dense (the rule above), and the numbers why.
 
-    A variant that diverged in more seeds than dense is not consistent with it.
+    A variant that diverged in more seeds than dense is not consistent with it, and no run
+    that stayed at chance level (``run["outcome"]``) counts as agreement.
     """
+    at_chance = sum(1 for run in dense + other if run.get("outcome") == "chance")
+    if at_chance:
+        return False, f"{at_chance} of {len(dense) + len(other)} runs stayed at chance level"
     if diverged_count(other) > diverged_count(dense):
         return False, f"{diverged_count(other)} of {len(other)} seeds diverged"
     d, o = mean_final(dense, metric), mean_final(other, metric)

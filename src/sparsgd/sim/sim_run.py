@@ -24,7 +24,7 @@ from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
 from sparsgd.data import DatasetBundle
-from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.runs import RunDir, RunDirError, complete_summary, completed, load_checkpoint
 from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
 from sparsgd.sim.network_clock import parse_network
 from sparsgd.sim.staleness import make_staleness
@@ -79,6 +79,7 @@ def build_simulation(
         now=lambda: 0.0,
         num_train=bundle.num_train,
         run_dir=run_dir,
+        num_classes=bundle.num_classes,
     )
     if staleness is not None:
         sim: Simulation = DrawnStalenessSimulation(core, workers[0], staleness, times, network)
@@ -109,6 +110,7 @@ def run_simulation(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the simulation of ``cfg``; returns the summary (also ``out/summary.json``)."""
+    entered = time.perf_counter()  # total_seconds counts from here
     if cfg.mode != "sim":
         raise ValueError(f"run_simulation needs cfg.mode 'sim'; got {cfg.mode!r}")
     if resume and out is None:
@@ -135,9 +137,10 @@ def run_simulation(
         staleness_source=cfg.staleness or f"workers, compute time {cfg.worker_time}",
         skipped_nonfinite=sum(gw.skipped_nonfinite for gw in _workers(sim)),
     )
-    if run_dir is not None:
-        run_dir.close()
-    return summary
+    if run_dir is None:
+        return completed(summary, entered)
+    run_dir.close()
+    return complete_summary(out, entered)
 
 
 def _workers(sim: Simulation) -> list[Any]:

@@ -68,6 +68,8 @@ def load_bundle(c: SyncConfig) -> DatasetBundle:
     """The configured data set (only the options it reads are passed on)."""
     if c.max_tokens is not None:
         return load_dataset(c.dataset, c.data_dir, max_tokens=c.max_tokens, seed=c.seed)
+    if c.data_file is not None:
+        return load_dataset(c.dataset, c.data_dir, data_file=c.data_file, seed=c.seed)
     return load_dataset(c.dataset, c.data_dir, seed=c.seed)
 
 

@@ -77,6 +77,13 @@ class SyncConfig:
     model: str = _option("fnn3", _DATA, "network", _NAME, tuple(MODELS))
     dataset: str = _option("digits", _DATA, "data set", _NAME, tuple(DATASETS))
     data_dir: str | None = _option(None, _DATA, "folder of the data files (mnist, cifar10)", "DIR")
+    data_file: str | None = _option(
+        None,
+        _DATA,
+        "--dataset npz: a .npz file with x_train, y_train, x_test, y_test (docs/data.md)",
+        "FILE",
+        sync=True,
+    )
     max_tokens: int | None = _option(
         None, _DATA, "language data: keep the first N tokens of each split", "N", sync=True
     )

@@ -156,6 +156,7 @@ def build_summary(
     run: list[Tally],
     metrics: dict[str, float],
     wall: float,
+    train_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """The numbers of ``summary.json`` (per-rank lists are indexed by rank)."""
     applied = run[0].loss_count  # steps not skipped: the same count on every rank
@@ -180,6 +181,9 @@ def build_summary(
         "dense_bytes_per_rank": dense,
         "traffic_ratio_to_dense": (sum(sent) / len(sent)) / dense if dense else None,
         "wall_seconds": wall,
+        "train_seconds": train_seconds,
+        "num_classes": p.bundle.num_classes,
+        "vocab_size": p.bundle.vocab_size,
         "skipped_nonfinite_steps": run[0].skipped,
     }
     for name in TIME_FIELDS:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -24,7 +25,7 @@ import torch
 
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.comm.worker_env import run_under_torchrun, torchrun_env
-from sparsgd.runs import RunDir
+from sparsgd.runs import RunDir, complete_summary
 from sparsgd.sync.build import load_bundle
 from sparsgd.sync.config import SyncConfig, check_config, check_fits_data, config_from_dict
 from sparsgd.sync.trainer import TrainJob, train_worker
@@ -66,6 +67,7 @@ def prepare(config: SyncConfig, resume: bool = False, overwrite: bool = False) -
 def _execute(
     config: SyncConfig, resume: bool, overwrite: bool, setup: Callable[[int], None] | None
 ) -> dict[str, Any]:
+    started = time.perf_counter()
     env = torchrun_env()
     if env is not None:
         config = replace(config, workers=env.world_size)  # torchrun decides P
@@ -76,14 +78,14 @@ def _execute(
     job = TrainJob(config, resume)
     if env is not None:
         run_under_torchrun(train_worker, (job,), config.device, config.timeout_s)  # (3)
-        return RunDir(config.out, resume=True).read_summary() if env.rank == 0 else {}
+        return complete_summary(config.out, started) if env.rank == 0 else {}
     launch(
         train_worker,
         config.workers,
         (job,),
         LaunchOptions(device=config.device, timeout_s=config.timeout_s, setup=setup),
     )
-    return RunDir(config.out, resume=True).read_summary()  # (4)
+    return complete_summary(config.out, started)  # (4) adds total_seconds and the outcome
 
 
 def train(

@@ -85,6 +85,7 @@ class Trainer:
         self.tallies = {"run": Tally(), "epoch": Tally(), "window": Tally()}
         self.step = 0
         self.wall_before = 0.0  # seconds of earlier segments of a resumed run
+        self.train_seconds = 0.0  # in _train_step, this segment (no evaluation, no checkpoint)
         self.metrics: dict[str, float] = {}
         self.tensorboard = None
         if run is not None and config.tensorboard:
@@ -103,7 +104,9 @@ class Trainer:
             )
         bar = self._progress_bar()
         while self.step < self.p.total_steps:
+            t0 = time.perf_counter()
             loss = self._train_step()
+            self.train_seconds += time.perf_counter() - t0
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             self._after_step()
@@ -237,7 +240,9 @@ class Trainer:
         run = gather_tallies(self.tallies["run"], self.ctx.device)
         if self.run is None:
             return
-        summary = build_summary(self.c, self.p, self.step, run, self.metrics, self._wall())
+        summary = build_summary(
+            self.c, self.p, self.step, run, self.metrics, self._wall(), self.train_seconds
+        )
         self.run.write_summary(summary)
         if self.tensorboard is not None:
             self.tensorboard.close()
