@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sparsgd.experiments.results import VERDICTS, Finding, Results
+from sparsgd.report.results import VERDICTS, Finding, Results
 
 from sparsgd.cli import experiment_run
 from sparsgd.cli.main import main
