@@ -27,11 +27,16 @@ SUBCOMMANDS: dict[str, str | dict[str, str]] = {
         "run": "sparsgd.cli.experiment_run",
     },
     "report": "sparsgd.cli.report",
+    "lab": {
+        "train": "sparsgd.cli.lab_train",
+        "check": "sparsgd.cli.lab_check",
+    },
 }
 
 GROUP_HELP = {
     "bench": "micro-benchmarks that print ratios measured in one run (median of repeats)",
     "experiment": "the papers' studies as runnable experiments (list them, run one)",
+    "lab": "an emulated cluster on this machine: network namespaces, links shaped to a rate",
 }
 
 

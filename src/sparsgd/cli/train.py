@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from sparsgd.cli import train_async
 from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
-from sparsgd.comm.launch import WorkerFailed
+from sparsgd.comm.launch import LaunchOptions, WorkerFailed
 from sparsgd.runs import RunDirError, closing_lines
 from sparsgd.runs.tensorboard import require_tensorboard
 from sparsgd.sync.config import SyncConfig
@@ -150,7 +150,8 @@ def _print_summary(summary: dict[str, Any], out: str) -> None:
     print("\n".join(closing_lines(summary)))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, placement: LaunchOptions | None = None) -> int:
+    """``sparsgd train``; ``placement`` puts the ranks elsewhere (``sparsgd lab train``)."""
     if args.mode != "sync":
         return int(train_async.run(args) or 0)
     try:
@@ -162,7 +163,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             config = _config(args)
             out = config.out
-            summary = train(config, overwrite=args.overwrite, setup=worker_logging)
+            summary = train(
+                config, overwrite=args.overwrite, setup=worker_logging, placement=placement
+            )
     except WorkerFailed as err:
         print(f"sparsgd train: a worker failed, the run stopped.\n{err}", file=sys.stderr)
         return 1

@@ -13,6 +13,8 @@ under ``torchrun`` see :func:`sparsgd.comm.worker_env.run_under_torchrun` instea
     port 0, so the system picks a free port nobody can take before the ranks connect, and
     hands it to a ``TCPStore``: the store listens on that address only, never on every
     interface. Each rank's gloo listens on its host's interface (``lo`` for local launches).
+    (1') With ``LaunchOptions.store_port``, rank 0 opens the store instead, on its own address
+    and that port, for ranks in a network the launcher cannot reach (the lab's namespaces).
 (2) The ranks are plain subprocesses, ``[*host.prefix, python, -m, sparsgd.comm.launch_child,
     ...]``, one :class:`Host` per rank (command prefix, network interface, environment), so a
     rank can live in another network namespace; the job (``fn``, ``args``, settings) goes
@@ -113,22 +115,15 @@ class Group:
         if self._port is not None:
             raise RuntimeError("this group was started already; make a new Group")
         o = self.options
-        listener = socket.create_server((o.address, 0), backlog=max(128, self.world))
-        port = self._port = int(listener.getsockname()[1])
-        self._store = dist.TCPStore(  # (1)
-            o.address,
-            port,
-            self.world,
-            True,
-            timeout=timedelta(seconds=o.timeout_s),
-            wait_for_workers=False,
-            master_listen_fd=listener.detach(),  # the store owns and closes it
-        )
+        if o.store_port is None:
+            port = self._port = self._open_store()  # (1)
+        else:  # (1') rank 0 opens it, in its own network
+            port = self._port = o.store_port
         self._folder = tempfile.mkdtemp(prefix="sparsgd-launch-")
         threads = o.threads or max(1, (os.cpu_count() or 1) // self.world)
         job = ChildJob(
             self.fn, self.args, self.world, o.address, port, o.device, o.timeout_s, threads,
-            o.setup, self._folder,
+            o.setup, self._folder, o.store_port is not None,
         )  # fmt: skip
         job_file = Path(self._folder) / "job.pkl"
         with open(job_file, "wb") as f:  # (2)
@@ -144,6 +139,21 @@ class Group:
         except BaseException:
             self.close()
             raise
+
+    def _open_store(self) -> int:
+        o = self.options
+        listener = socket.create_server((o.address, 0), backlog=max(128, self.world))
+        port = int(listener.getsockname()[1])
+        self._store = dist.TCPStore(
+            o.address,
+            port,
+            self.world,
+            True,
+            timeout=timedelta(seconds=o.timeout_s),
+            wait_for_workers=False,
+            master_listen_fd=listener.detach(),  # the store owns and closes it
+        )
+        return port
 
     def wait(self, deadline_s: float | None = None) -> list[Any]:
         """(3)-(4) Wait for the ranks; every rank's result (``None`` for a non-required rank that

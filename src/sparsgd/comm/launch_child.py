@@ -26,6 +26,7 @@ import multiprocessing.spawn
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 import time
@@ -88,6 +89,22 @@ def _exit_stopped(stopped: _Stopped) -> NoReturn:
     os._exit(128 + stopped.signum)
 
 
+def _join_store(job: ChildJob, rank: int, timeout: timedelta) -> dist.TCPStore:
+    """The launcher's store; or, with ``rank0_store``, rank 0 opens it on its own address."""
+    if not (job.rank0_store and rank == 0):
+        return dist.TCPStore(job.address, job.port, job.world_size, False, timeout=timeout)
+    listener = socket.create_server((job.address, job.port), backlog=max(128, job.world_size))
+    return dist.TCPStore(
+        job.address,
+        job.port,
+        job.world_size,
+        True,
+        timeout=timeout,
+        wait_for_workers=False,
+        master_listen_fd=listener.detach(),  # bound to this address only, never the wildcard
+    )
+
+
 def run_rank(job: ChildJob, rank: int) -> int:
     """(4)-(5) Join, run, leave a record; returns the exit code."""
     torch.set_num_threads(job.threads)
@@ -97,7 +114,7 @@ def run_rank(job: ChildJob, rank: int) -> int:
             job.setup(rank)
         device, backend = device_for(job.device, rank), backend_for(job.device)
         timeout = timedelta(seconds=job.timeout_s)
-        store = dist.TCPStore(job.address, job.port, job.world_size, False, timeout=timeout)
+        store = _join_store(job, rank, timeout)
         dist.init_process_group(  # (4)
             backend, store=store, rank=rank, world_size=job.world_size, timeout=timeout
         )

@@ -62,6 +62,10 @@ class LaunchOptions:
     setup: Callable[[int], None] | None = None  # setup(rank) first in every rank
     required: tuple[int, ...] | None = None  # ranks whose failure ends the run; None: all
     linger_s: float = 10.0  # once the required ranks ended, the others get this long
+    # None: the launcher hosts the store on a free port of ``address``. A port: rank 0 hosts
+    # it on address:port, for ranks whose network the launcher's host cannot reach (the
+    # namespaces of the network lab); ``address`` must then be rank 0's own address
+    store_port: int | None = None
 
     def check(self, world: int) -> None:
         """Refuse settings that cannot work for ``world`` ranks, before anything starts."""
@@ -73,6 +77,8 @@ class LaunchOptions:
             raise ValueError(f"threads must be >= 1 or None; got {self.threads}")
         if not self.address:
             raise ValueError("address must name the rendezvous host; got ''")
+        if self.store_port is not None and not 0 < self.store_port < 65536:
+            raise ValueError(f"store_port must be in [1, 65535] or None; got {self.store_port}")
         if self.hosts and len(self.hosts) != world:
             raise ValueError(f"hosts must hold one Host per rank ({world}); got {len(self.hosts)}")
         bad = [r for r in self.required or () if not 0 <= r < world]
@@ -103,6 +109,7 @@ class ChildJob:
     threads: int
     setup: Callable[[int], None] | None
     records: str  # folder of the ranks' record files
+    rank0_store: bool = False  # rank 0 hosts the store on address:port (LaunchOptions.store_port)
 
 
 def record_path(records: str | Path, rank: int) -> Path:

@@ -52,6 +52,7 @@ __all__ = [
     "Rate",
     "lab_namespaces",
     "missing_requirements",
+    "remove_namespace",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,14 @@ def lab_namespaces() -> list[str]:
     out = _run(["ip", "netns", "list"], check=True).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
     return [name for name in names if name.startswith(NAME_PREFIX)]
+
+
+def remove_namespace(name: str) -> None:
+    """Delete one lab namespace and its hosts file (``sparsgd lab check --clean``)."""
+    if not name.startswith(NAME_PREFIX):
+        raise ValueError(f"namespace must be a lab's ({NAME_PREFIX}...); got {name!r}")
+    shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
+    _run(["ip", "netns", "delete", name], check=False)
 
 
 class Cluster:

@@ -65,7 +65,11 @@ def prepare(config: SyncConfig, resume: bool = False, overwrite: bool = False) -
 
 
 def _execute(
-    config: SyncConfig, resume: bool, overwrite: bool, setup: Callable[[int], None] | None
+    config: SyncConfig,
+    resume: bool,
+    overwrite: bool,
+    setup: Callable[[int], None] | None,
+    placement: LaunchOptions | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     env = torchrun_env()
@@ -79,12 +83,9 @@ def _execute(
     if env is not None:
         run_under_torchrun(train_worker, (job,), config.device, config.timeout_s)  # (3)
         return complete_summary(config.out, started) if env.rank == 0 else {}
-    launch(
-        train_worker,
-        config.workers,
-        (job,),
-        LaunchOptions(device=config.device, timeout_s=config.timeout_s, setup=setup),
-    )
+    options = LaunchOptions() if placement is None else placement  # where the ranks run
+    options = replace(options, device=config.device, timeout_s=config.timeout_s, setup=setup)
+    launch(train_worker, config.workers, (job,), options)
     return complete_summary(config.out, started)  # (4) adds total_seconds and the outcome
 
 
@@ -93,9 +94,12 @@ def train(
     *,
     overwrite: bool = False,
     setup: Callable[[int], None] | None = None,
+    placement: LaunchOptions | None = None,
 ) -> dict[str, Any]:
-    """Run ``config`` from scratch; returns its summary. ``setup(rank)`` runs in each worker."""
-    return _execute(config, False, overwrite, setup)
+    """Run ``config`` from scratch; returns its summary. ``setup(rank)`` runs in each worker;
+    ``placement`` says where the ranks run (default: P local processes on 127.0.0.1; the
+    network lab passes its nodes, :func:`sparsgd.lab.placement.lab_options`)."""
+    return _execute(config, False, overwrite, setup, placement)
 
 
 def resume(
