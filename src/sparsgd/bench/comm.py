@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from sparsgd.comm import COLLECTIVES, make_collective
 from sparsgd.comm.launch import LaunchOptions, WorkerContext, launch
+from sparsgd.compress.checks import k_from_density
 
 __all__ = ["TIMES", "bench_worker", "measure_collectives", "summarise"]
 
@@ -38,7 +39,8 @@ def bench_worker(
     ctx: WorkerContext, numel: int, density: float, repeats: int, seed: int
 ) -> dict[str, list[list[float]]]:
     """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent,
-    messages sent and received, and (dense) the seconds of a plain all_reduce of p."""
+    messages sent and received, and the seconds of a bare collective of the same bytes."""
+    k = k_from_density(density, numel)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
     plain = p.clone()  # (numel,) reused by the plain all_reduce timed beside dense
@@ -53,18 +55,25 @@ def bench_worker(
             s = collective.reduce(p, density).stats
             wall = time.perf_counter() - start
             row = [wall, s.select_s, s.comm_s, s.apply_s, s.bytes_sent]
-            rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name)])
+            rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name, k)])
         out[name] = rows
     return out
 
 
-def _plain_s(buffer: torch.Tensor, name: str) -> float:
-    """Seconds of a plain dist.all_reduce of ``buffer`` (dense only; NaN for the others)."""
-    if name != "dense":
+def _plain_s(buffer: torch.Tensor, name: str, k: int) -> float:
+    """Seconds of a bare gloo collective of the same bytes: all_reduce of ``buffer`` beside
+    dense, all_gather of k entries of 8 B (int32 index + float32 value) beside topk_allgather;
+    NaN for the tree collectives, which have no single bare counterpart."""
+    if name not in ("dense", "topk_allgather"):
         return math.nan
+    entries = torch.zeros(2 * k)  # (2k,) float32 = k entries of 8 B
+    gathered = [torch.empty_like(entries) for _ in range(dist.get_world_size())]
     dist.barrier()
     start = time.perf_counter()
-    dist.all_reduce(buffer)
+    if name == "dense":
+        dist.all_reduce(buffer)
+    else:
+        dist.all_gather(gathered, entries)
     return time.perf_counter() - start
 
 
@@ -80,7 +89,7 @@ def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, fl
         row["bytes_sent_per_rank"] = int(max(r[4] for call in calls for r in call))
         row["bytes_sent_mean"] = statistics.fmean(r[4] for r in calls[0])
         row["messages_sent"], row["messages_recv"] = int(calls[-1][0][5]), int(calls[-1][0][6])
-        if name == "dense":  # a plain all_reduce of the same tensor, timed in the same run
+        if name in ("dense", "topk_allgather"):  # a bare collective of the same bytes
             row["plain_ms"] = statistics.median(max(r[7] for r in call) for call in calls) * 1e3
         rows.append(row)
     dense = rows[0]

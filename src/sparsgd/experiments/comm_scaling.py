@@ -4,7 +4,7 @@
     (``sparsgd bench comm``'s Python API) times dense, topk_allgather, gtopk and gtopk_exact
     on a Gaussian vector of d entries: median over repeats of the slowest rank, and the bytes
     the busiest rank sent, counted by the collectives themselves;
-(2) modelled: the alpha-beta costs of :mod:`~sparsgd.experiments.cost_model` from P = 2 to
+(2) modelled: the alpha-beta costs of :mod:`~sparsgd.bench.cost_model` from P = 2 to
     1024 on 1 GbE (alpha = 0.436 ms, beta = 9 ns/byte, the ICDCS fit) and 10 GbE (beta / 10,
     our assumption);
 (3) the ICDCS-style table: scaling efficiency e = t_comp / (t_comp + t_agg) at P = 32 on
@@ -22,10 +22,10 @@ import logging
 from dataclasses import dataclass
 
 from sparsgd.bench.comm import bench_worker, summarise
+from sparsgd.bench.cost_model import MODELLED, aggregation_seconds
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.compress.checks import k_from_density
 from sparsgd.experiments.comm_scaling_model import efficiency_rows, model_rows, scaling_findings
-from sparsgd.experiments.cost_model import MODELLED, aggregation_seconds
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.spread import mean_std
 from sparsgd.report.plots import Panel, Series, draw

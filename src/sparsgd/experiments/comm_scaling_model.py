@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sparsgd.bench.cost_model import MODELLED, aggregation_seconds, efficiency, tree_rounds
 from sparsgd.compress.checks import k_from_density
-from sparsgd.experiments.cost_model import MODELLED, aggregation_seconds, efficiency, tree_rounds
 from sparsgd.experiments.model_zoo import GPU_FLOPS, ZOO, count_zoo_params, measure_cpu_seconds
 from sparsgd.report.results import Finding
 from sparsgd.sim.network_clock import parse_network

@@ -8,9 +8,8 @@ collectives use):
         rank 0: send n bytes, receive n bytes back     (1) one round trip = 2 t(n)
         rank 1: receive, send back
     t(n) = median round trip / 2                        (2) the median resists a scheduler hiccup
-    (alpha, beta) = least squares of t(n) on n          (3) weighted by 1/t(n)^2, so the small
-                                                            messages fix alpha and the large
-                                                            ones beta (relative error)
+    beta  = slope of t(n) over n >= 32 KiB               (3) least squares, where the rate rules
+    alpha = median of t(n) - n beta over n < 32 KiB          where fixed costs rule
 
 Ranks other than 0 and 1 wait at the closing barrier. The fit is refused when it is not
 physical (beta <= 0), which means the sizes did not reach the shaped regime.
@@ -20,15 +19,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["DEFAULT_SIZES", "AlphaBeta", "fit_alpha_beta", "pingpong_seconds", "sizes_for"]
+from sparsgd.sim.network_clock import NetworkModel
+
+__all__ = ["DEFAULT_SIZES", "fit_alpha_beta", "pingpong_seconds", "sizes_for"]
 
 DEFAULT_SIZES = (*(8 * 8**i for i in range(8)), 64 * 2**20)  # 8 B ... 16 MiB, 64 MiB
+WARMUP_BYTES, WARMUP_TRIPS = 1 << 20, 20  # before timing: grow the connection's windows
+BANDWIDTH_BYTES = 32 * 1024  # from here up, the rate decides a message's time (3)
 LONGEST_MESSAGE_S = 0.5  # at a slow rate, stop the sizes where one message takes this long
 
 
@@ -37,22 +39,7 @@ def sizes_for(bytes_per_s: float) -> tuple[int, ...]:
     if not bytes_per_s > 0:
         raise ValueError(f"bytes_per_s must be > 0; got {bytes_per_s}")
     kept = tuple(n for n in DEFAULT_SIZES if n <= bytes_per_s * LONGEST_MESSAGE_S)
-    return kept if len(kept) >= 3 else DEFAULT_SIZES[:3]
-
-
-@dataclass(frozen=True)
-class AlphaBeta:
-    """t(n) = alpha + n * beta: latency in seconds and seconds per byte."""
-
-    alpha: float
-    beta: float
-
-    def seconds(self, nbytes: float) -> float:
-        return self.alpha + nbytes * self.beta
-
-    @property
-    def gbit_per_s(self) -> float:
-        return 8 / self.beta / 1e9
+    return kept if len(kept) >= 7 else DEFAULT_SIZES[:7]  # two sizes >= BANDWIDTH_BYTES
 
 
 def pingpong_seconds(
@@ -64,40 +51,55 @@ def pingpong_seconds(
     result: list[float] = []
     if rank in (0, 1):
         peer = 1 - rank
+        _round_trips(rank, peer, torch.zeros(WARMUP_BYTES // 4), WARMUP_TRIPS)  # open the path
         for n in sizes:
             buf = torch.empty(max(1, n // 4), dtype=torch.float32)  # n bytes (4-byte items)
-            trips = []
-            for _ in range(repeats + 1):  # the first round warms the connection, not kept
-                t0 = time.perf_counter()
-                if rank == 0:  # (1)
-                    dist.send(buf, peer)
-                    dist.recv(buf, peer)
-                else:
-                    dist.recv(buf, peer)
-                    dist.send(buf, peer)
-                trips.append(time.perf_counter() - t0)
+            trips = _round_trips(rank, peer, buf, repeats + 1)  # the first one is not kept
             result.append(statistics.median(trips[1:]) / 2)  # (2)
     dist.barrier()
     return result
 
 
-def fit_alpha_beta(sizes: tuple[int, ...], seconds: list[float]) -> AlphaBeta:
-    """Weighted least squares of seconds on sizes (3)."""
-    if len(sizes) != len(seconds) or len(sizes) < 2:
+def _round_trips(rank: int, peer: int, buf: torch.Tensor, count: int) -> list[float]:
+    """(1) ``count`` round trips of ``buf`` between ranks 0 and 1; seconds of each."""
+    trips = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        if rank == 0:
+            dist.send(buf, peer)
+            dist.recv(buf, peer)
+        else:
+            dist.recv(buf, peer)
+            dist.send(buf, peer)
+        trips.append(time.perf_counter() - t0)
+    return trips
+
+
+def fit_alpha_beta(sizes: tuple[int, ...], seconds: list[float]) -> NetworkModel:
+    """(3) beta: least squares slope of t(n) over the large messages (n >= BANDWIDTH_BYTES),
+    where the link's rate decides; alpha: the median of t(n) - n beta over the small ones,
+    where fixed costs decide (a robust split: a tiny message can take milliseconds when the
+    transport holds it back, which would tilt one weighted fit over all sizes)."""
+    if len(sizes) != len(seconds) or len(sizes) < 3:
         raise ValueError(
-            f"need at least two (size, seconds) pairs of equal length; got {len(sizes)} sizes "
+            f"need at least three (size, seconds) pairs of equal length; got {len(sizes)} sizes "
             f"and {len(seconds)} times"
         )
     n = np.asarray([max(1, s // 4) * 4 for s in sizes], dtype=np.float64)
     t = np.asarray(seconds, dtype=np.float64)
     if not np.all(np.isfinite(t)) or np.any(t <= 0):
         raise ValueError(f"times must be finite and > 0; got {seconds}")
-    w = 1.0 / t
-    design = np.stack([np.ones_like(n), n], axis=1) * w[:, None]
-    (alpha, beta), *_ = np.linalg.lstsq(design, t * w, rcond=None)
+    large = n >= BANDWIDTH_BYTES
+    if large.sum() < 2 or (~large).sum() < 1:
+        raise ValueError(
+            f"sizes must include at least two of >= {BANDWIDTH_BYTES} B and one smaller; "
+            f"got {list(sizes)}"
+        )
+    beta, _ = np.polyfit(n[large], t[large], 1)
     if beta <= 0:
         raise ValueError(
             f"fitted beta {beta:.3e} s/B is not positive: the largest message ({int(n.max())} B) "
             "did not reach the link's rate; calibrate with larger sizes"
         )
-    return AlphaBeta(alpha=max(0.0, float(alpha)), beta=float(beta))
+    alpha = float(np.median(t[~large] - n[~large] * beta))
+    return NetworkModel(alpha=max(0.0, alpha), beta=float(beta), name="calibrated")

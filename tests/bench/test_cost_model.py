@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsgd.experiments.cost_model import (
+from sparsgd.bench.cost_model import (
     DENSE_ITEM_BYTES,
     SPARSE_ENTRY_BYTES,
     aggregation_seconds,

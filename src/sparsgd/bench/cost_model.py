@@ -13,8 +13,8 @@ t_comp followed by the aggregation (no overlap, selection cost left out):
 
     e(P) = t_comp / (t_comp + t_agg(P))     (throughput of P workers / (P x one worker))
 
-These are models, not measurements; :mod:`sparsgd.experiments.comm_scaling` sets them beside
-what the real collectives cost on this machine.
+These are models, not measurements; :mod:`sparsgd.experiments.comm_scaling` and the network
+lab (:mod:`sparsgd.bench.lab_comm`) set them beside what the real collectives cost.
 """
 
 from __future__ import annotations
