@@ -17,3 +17,15 @@ def lab_machine():
     yield
     leaked = set(lab_namespaces()) - before
     assert not leaked, f"namespaces left behind: {sorted(leaked)}"
+
+
+@pytest.fixture(scope="module")
+def lab_machine_module():
+    """lab_machine for a module's shared lab."""
+    missing = missing_requirements()
+    if missing:
+        pytest.skip("network lab needs " + "; ".join(missing))
+    before = set(lab_namespaces())
+    yield
+    leaked = set(lab_namespaces()) - before
+    assert not leaked, f"namespaces left behind: {sorted(leaked)}"
