@@ -200,6 +200,14 @@ class Cluster:
             self._write_hosts(node)  # (4)
         log.info("lab %s: %d nodes at %s", self.lab_id, len(self.nodes), self.rate)
 
+    def tx_bytes(self) -> list[int]:
+        """Bytes each node's interface has sent so far (the kernel's counter, on the wire)."""
+        counters = []
+        for node in self.nodes:
+            path = f"/sys/class/net/{node.interface}/statistics/tx_bytes"
+            counters.append(int(_run([*node.prefix, "cat", path], check=True).stdout))
+        return counters
+
     def _write_hosts(self, node: Node) -> None:
         folder = NETNS_ETC / node.namespace
         folder.mkdir(parents=True, exist_ok=True)
