@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sparsgd.report.results import VERDICTS, Finding, Results
 
 from sparsgd.cli import experiment_run
 from sparsgd.cli.main import main
 from sparsgd.experiments.registry import EXPERIMENTS
+from sparsgd.report.results import VERDICTS, Finding, Results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
