@@ -37,7 +37,14 @@ from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.replicas import broadcast_buffers_, check_replicas
-from sparsgd.sync.report import Tally, build_summary, epoch_line, gather_tallies, tally_record
+from sparsgd.sync.report import (
+    Tally,
+    build_summary,
+    epoch_line,
+    gather_tallies,
+    tally_record,
+    totals_record,
+)
 from sparsgd.worker.seeds import derive_seed
 
 __all__ = ["TrainJob", "Trainer", "train_worker"]
@@ -161,7 +168,9 @@ class Trainer:
     def _log_window(self) -> None:
         tallies = gather_tallies(self.tallies["window"], self.ctx.device)
         self.tallies["window"] = Tally()
-        self._record({"kind": "step", **self._position(), **tally_record(tallies)})
+        run = gather_tallies(self.tallies["run"], self.ctx.device)
+        totals = totals_record(run, self.p.numel)
+        self._record({"kind": "step", **self._position(), **tally_record(tallies), **totals})
 
     def _evaluate(self, kind: str) -> None:
         """Score the test set: ``kind`` is "epoch" at epoch ends, "final" at a mid-epoch stop."""
@@ -182,8 +191,7 @@ class Trainer:
             **self._position(),
             **self.metrics,
             "train_loss": tally_record(epoch)["train_loss"],
-            "bytes_sent_total": [t.bytes_sent for t in run],
-            "bytes_recv_total": [t.bytes_recv for t in run],
+            **totals_record(run, self.p.numel),
             "wall_s": self._wall(),
         }
         self._record(record)
@@ -245,7 +253,7 @@ class Trainer:
         )
         self.run.write_summary(summary)
         if self.tensorboard is not None:
-            self.tensorboard.close()
+            self.tensorboard.finish(self.c.to_dict(), summary, self.step)
 
     def _progress_bar(self) -> tqdm:
         show = self.ctx.rank == 0 and self.c.progress and sys.stderr.isatty()
