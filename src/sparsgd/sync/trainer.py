@@ -46,6 +46,7 @@ from sparsgd.sync.report import (
     totals_record,
 )
 from sparsgd.worker.seeds import derive_seed
+from sparsgd.worker.user_problem import UserProblem
 
 __all__ = ["TrainJob", "Trainer", "train_worker"]
 
@@ -54,10 +55,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainJob:
-    """What every worker receives: the resolved config, and whether to resume its folder."""
+    """What every worker receives: the resolved config, whether to resume its folder, and the
+    user's own model and data when they replace the config's (sparsgd.api.train)."""
 
     config: SyncConfig
     resume: bool
+    problem: UserProblem | None = None
 
 
 def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
@@ -67,7 +70,7 @@ def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
     dist.broadcast_object_list(shared, src=0)  # rank 0's config is the run's config
     job = shared[0]
     torch.manual_seed(derive_seed(job.config.seed, "torch", ctx.rank))  # dropout draws here
-    parts = build_parts(job.config, ctx)
+    parts = build_parts(job.config, ctx, job.problem)
     run = RunDir(job.config.out, resume=True) if ctx.rank == 0 else None
     try:
         Trainer(job.config, ctx, parts, run, started).fit(job.resume)
