@@ -66,6 +66,13 @@ def dataset_tensors(dataset: Dataset, name: str) -> tuple[Tensor, Tensor]:
         ) from None
     if size == 0:
         raise ValueError(f"{name} must hold at least one (x, y) item; got an empty dataset")
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:  # no copy item by item
+        x, y = dataset.tensors
+        if y.dim() != 1 or y.is_floating_point() or bool((y < 0).any()):
+            raise ValueError(
+                f"{name} labels must be integer classes >= 0, shape (N,); got {y!r:.80}"
+            )
+        return x.float(), y.long()
     inputs, labels = [], []
     for i in range(size):
         item = dataset[i]
