@@ -92,6 +92,7 @@ class AsyncConfig:
         0, "test-set evaluation every N updates (default 0: ten per run)", "N"
     )
     timeout_s: float = 300.0  # async: a silent peer fails after this long
+    tensorboard: bool = False  # also write DIR/tensorboard events (sparsgd.runs.tensorboard)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in config.json only
 
     def __post_init__(self) -> None:

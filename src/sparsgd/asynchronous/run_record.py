@@ -24,6 +24,7 @@ from typing import Any
 from sparsgd.asynchronous.server_state import Applied, ServerState
 from sparsgd.compress.message import dense_bytes
 from sparsgd.runs import RunDir
+from sparsgd.runs.tensorboard import TensorBoardLog
 
 __all__ = ["AsyncRecorder"]
 
@@ -41,8 +42,18 @@ PER_WORKER = (
 class AsyncRecorder:
     """Counters per worker, the log window, evaluations and deaths; writes to ``run_dir``."""
 
-    def __init__(self, run_dir: RunDir | None, workers: int, numel: int, log_every: int) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir | None,
+        workers: int,
+        numel: int,
+        log_every: int,
+        tensorboard: bool = False,
+    ) -> None:
         self.run_dir = run_dir
+        self.tensorboard = (
+            TensorBoardLog(run_dir.tensorboard_dir) if tensorboard and run_dir else None
+        )
         self.workers, self.numel, self.log_every = workers, numel, log_every
         self.counts = {key: [0] * workers for key in PER_WORKER}
         self.residual_norm = [0.0] * workers  # ||e|| each worker reported with its last push
@@ -54,6 +65,8 @@ class AsyncRecorder:
     def _write(self, record: dict[str, Any]) -> None:
         if self.run_dir is not None:
             self.run_dir.log(record)
+        if self.tensorboard is not None:
+            self.tensorboard.log(record, record["step"])
 
     def received(self, worker: int, nbytes: int, residual_norm: float | None = None) -> None:
         """One uplink frame of ``nbytes`` payload bytes from ``worker``."""
@@ -88,9 +101,28 @@ class AsyncRecorder:
                     "workers": [w[1] for w in self.window],
                     "residual_norm": self.residual_norm[worker],
                     "seconds": seconds,
+                    "achieved_density": app.nnz / self.numel,
+                    **self._totals(),
                 }
             )
             self.window = []
+
+    def _totals(self) -> dict[str, Any]:
+        """Cumulative uplink (sent) and downlink (received) bytes per worker, and dense's."""
+        dense = dense_bytes(self.numel)
+        return {
+            "bytes_sent_total": list(self.counts["uplink_bytes"]),
+            "bytes_recv_total": list(self.counts["downlink_bytes"]),
+            "dense_bytes_total": [
+                dense * (p + f)
+                for p, f in zip(self.counts["pushes"], self.counts["flushes"], strict=True)
+            ],
+        }
+
+    def finished(self, settings: dict[str, Any], summary: dict[str, Any]) -> None:
+        """The run's settings against its final metrics in TensorBoard, which then closes."""
+        if self.tensorboard is not None:
+            self.tensorboard.finish(settings, summary, summary["steps"])
 
     def evaluated(
         self, step: int, accuracy: float, loss: float, epoch: float, seconds: float
@@ -170,6 +202,8 @@ class AsyncRecorder:
         self.last_eval = state["last_eval"]
         self.best_accuracy = state["best_accuracy"]
         self.deaths = list(state["deaths"])
+        if self.tensorboard is not None:
+            self.tensorboard.forget_baseline()
 
 
 def _mean(values: list[float]) -> float | None:

@@ -49,7 +49,7 @@ def _open(
     core = ServerCore(
         cfg,
         build_server_state(cfg, model.flat()),
-        AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every),
+        AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard),
         evaluate=lambda x: model.evaluate(x, test_inputs, test_targets),
         now=lambda: time.perf_counter() - started,
         num_train=bundle.num_train,

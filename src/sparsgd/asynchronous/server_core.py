@@ -262,4 +262,5 @@ class ServerCore:
         )
         if self.run_dir is not None:
             self.run_dir.write_summary(summary)
+        self.recorder.finished(self.cfg.to_record(), summary)
         return summary

@@ -35,6 +35,7 @@ from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
 from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
 from sparsgd.comm.launch import WorkerFailed
 from sparsgd.runs import RunDir, RunDirError, closing_lines
+from sparsgd.runs.tensorboard import require_tensorboard
 from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sim.sim_run import run_simulation
 from sparsgd.sim.staleness import STALENESS_DISTRIBUTIONS
@@ -103,6 +104,7 @@ def _config(args: argparse.Namespace, problem: Problem) -> AsyncConfig:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         timeout_s=args.timeout_s,
+        tensorboard=args.tensorboard,
     )
 
 
@@ -173,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("sparsgd").setLevel(logging.INFO)
     try:
         _refuse_sync_only(args)
+        if args.tensorboard:
+            require_tensorboard()  # before any process starts or folder is made
         if args.resume is not None:
             cfg, problem = _resumed(args)
             out = args.resume

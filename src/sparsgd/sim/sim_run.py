@@ -70,7 +70,7 @@ def build_simulation(
         for w in range(cfg.workers)
     ]
     test_inputs, test_targets = problem.test_data(bundle)
-    recorder = AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every)
+    recorder = AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard)
     core = ServerCore(
         cfg,
         build_server_state(cfg, model.flat()),

@@ -3,6 +3,7 @@
     bundle  = load_dataset(dataset)             # the same on every rank
     shard   = shard(bundle.train, rank, P)       # this rank's disjoint part (data/shard.py)
     model   = build_model(name, spec, seed)      # bit-identical on every rank
+                                                 # (or a user's: worker/user_problem.py)
     memory  = make_memory(memory, d)             # error feedback (dgc: momentum m inside)
     coll    = make_collective(METHODS[method], compressor=selection)
     sgd     = SyncSGD(params, SGD(params, lr, momentum, weight_decay), coll, memory, P)
@@ -40,6 +41,7 @@ from sparsgd.worker.batches import (
 from sparsgd.worker.flat_model import trainable
 from sparsgd.worker.seeds import derive_seed, generator_for
 from sparsgd.worker.tasks import ClassificationTask, LanguageTask
+from sparsgd.worker.user_problem import UserProblem
 
 __all__ = ["MEMORY_SETTINGS", "SELECTION_SETTINGS", "Parts", "build_parts", "load_bundle"]
 
@@ -109,12 +111,17 @@ def _data(c: SyncConfig, bundle: DatasetBundle, ctx: WorkerContext):
     return ClassificationTask(bundle.test, ctx.rank, ctx.world_size, ctx.device), batches, steps
 
 
-def build_parts(c: SyncConfig, ctx: WorkerContext) -> Parts:
-    """Build this rank's objects; every rank gets the same model and schedules."""
-    bundle = load_bundle(c)
+def build_parts(c: SyncConfig, ctx: WorkerContext, problem: UserProblem | None = None) -> Parts:
+    """Build this rank's objects; every rank gets the same model and schedules.
+
+    ``problem``: a user's own model and data (sparsgd.api.train), in place of the config's
+    ``model`` and ``dataset``.
+    """
+    bundle = load_bundle(c) if problem is None else problem.load()
     task, batches, steps_per_epoch = _data(c, bundle, ctx)
     spec = ModelSpec.of(bundle, reduced=c.reduced, hidden_size=c.hidden_size)
-    model = build_model(c.model, spec, seed=c.seed).to(ctx.device)
+    model = build_model(c.model, spec, seed=c.seed) if problem is None else problem.module()
+    model = model.to(ctx.device)
     params = trainable(model)
     numel = sum(p.numel() for p in params)
     momentum = 0.0 if c.memory == "dgc" else c.momentum  # dgc: momentum before compression

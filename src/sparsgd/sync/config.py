@@ -181,7 +181,6 @@ class SyncConfig:
         False,
         _RUN,
         "also write TensorBoard events to DIR/tensorboard (needs tensorboard)",
-        sync=True,
     )
     extra: dict[str, Any] = field(default_factory=dict)  # free notes kept in config.json
 

@@ -43,6 +43,7 @@ __all__ = [
     "epoch_line",
     "gather_tallies",
     "tally_record",
+    "totals_record",
 ]
 
 TIME_FIELDS = ("compute_s", "compress_s", "comm_s", "apply_s")
@@ -147,6 +148,15 @@ def dense_bytes_per_step(numel: int, world: int) -> int:
     ledger = Ledger()
     ledger.all_reduce(numel, DENSE_ITEMSIZE, world)
     return ledger.stats.bytes_sent
+
+
+def totals_record(run: list[Tally], numel: int) -> dict[str, Any]:
+    """Cumulative bytes per rank so far, and what dense S-SGD would have sent per rank."""
+    return {
+        "bytes_sent_total": [t.bytes_sent for t in run],
+        "bytes_recv_total": [t.bytes_recv for t in run],
+        "dense_bytes_total": run[0].loss_count * dense_bytes_per_step(numel, len(run)),
+    }
 
 
 def build_summary(

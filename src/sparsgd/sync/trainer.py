@@ -37,8 +37,16 @@ from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
 from sparsgd.sync.config import SyncConfig
 from sparsgd.sync.replicas import broadcast_buffers_, check_replicas
-from sparsgd.sync.report import Tally, build_summary, epoch_line, gather_tallies, tally_record
+from sparsgd.sync.report import (
+    Tally,
+    build_summary,
+    epoch_line,
+    gather_tallies,
+    tally_record,
+    totals_record,
+)
 from sparsgd.worker.seeds import derive_seed
+from sparsgd.worker.user_problem import UserProblem
 
 __all__ = ["TrainJob", "Trainer", "train_worker"]
 
@@ -47,10 +55,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainJob:
-    """What every worker receives: the resolved config, and whether to resume its folder."""
+    """What every worker receives: the resolved config, whether to resume its folder, and the
+    user's own model and data when they replace the config's (sparsgd.api.train)."""
 
     config: SyncConfig
     resume: bool
+    problem: UserProblem | None = None
 
 
 def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
@@ -60,7 +70,7 @@ def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
     dist.broadcast_object_list(shared, src=0)  # rank 0's config is the run's config
     job = shared[0]
     torch.manual_seed(derive_seed(job.config.seed, "torch", ctx.rank))  # dropout draws here
-    parts = build_parts(job.config, ctx)
+    parts = build_parts(job.config, ctx, job.problem)
     run = RunDir(job.config.out, resume=True) if ctx.rank == 0 else None
     try:
         Trainer(job.config, ctx, parts, run, started).fit(job.resume)
@@ -161,7 +171,9 @@ class Trainer:
     def _log_window(self) -> None:
         tallies = gather_tallies(self.tallies["window"], self.ctx.device)
         self.tallies["window"] = Tally()
-        self._record({"kind": "step", **self._position(), **tally_record(tallies)})
+        run = gather_tallies(self.tallies["run"], self.ctx.device)
+        totals = totals_record(run, self.p.numel)
+        self._record({"kind": "step", **self._position(), **tally_record(tallies), **totals})
 
     def _evaluate(self, kind: str) -> None:
         """Score the test set: ``kind`` is "epoch" at epoch ends, "final" at a mid-epoch stop."""
@@ -182,8 +194,7 @@ class Trainer:
             **self._position(),
             **self.metrics,
             "train_loss": tally_record(epoch)["train_loss"],
-            "bytes_sent_total": [t.bytes_sent for t in run],
-            "bytes_recv_total": [t.bytes_recv for t in run],
+            **totals_record(run, self.p.numel),
             "wall_s": self._wall(),
         }
         self._record(record)
@@ -245,7 +256,7 @@ class Trainer:
         )
         self.run.write_summary(summary)
         if self.tensorboard is not None:
-            self.tensorboard.close()
+            self.tensorboard.finish(self.c.to_dict(), summary, self.step)
 
     def _progress_bar(self) -> tqdm:
         show = self.ctx.rank == 0 and self.c.progress and sys.stderr.isatty()

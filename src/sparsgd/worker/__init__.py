@@ -8,6 +8,7 @@ worker.flat_model   the model as one flat vector x (d,): flat gradients, FlatMod
 worker.batches      mini-batches of a worker's shard, resumable to the batch
 worker.tasks        loss and test scores per kind of data (classification, language)
 worker.problem      which model learns which data, a picklable description
+worker.user_problem a user's own nn.Module factory and Datasets, as a Problem
 
 sync/ and asynchronous/ keep only their aggregation and their loop.
 """
@@ -30,6 +31,7 @@ from sparsgd.worker.tasks import (
     classification_loss,
     classification_scores,
 )
+from sparsgd.worker.user_problem import UserProblem
 
 __all__ = [
     "BatchStream",
@@ -40,6 +42,7 @@ __all__ = [
     "SampleBatches",
     "Scores",
     "StreamBatches",
+    "UserProblem",
     "checksum",
     "classification_loss",
     "classification_scores",

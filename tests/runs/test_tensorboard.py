@@ -1,0 +1,138 @@
+"""TensorBoard events of the three modes, read back with TensorBoard's own reader.
+
+Each run writes ``DIR/tensorboard``; the test reads it with ``EventAccumulator`` and checks the
+tags docs/training.md (TensorBoard) promises, that the last cumulative byte counts equal
+``summary.json``'s, and that the hparams plugin holds the settings and final metrics.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("tensorboard")
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from sparsgd.asynchronous.config import AsyncConfig
+from sparsgd.asynchronous.real_run import run_async
+from sparsgd.sim.sim_run import run_simulation
+from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.train import train
+from sparsgd.worker.problem import Problem
+
+pytestmark = pytest.mark.timeout(180)
+
+PROBLEM = Problem("logreg", "synthetic", seed=0, dataset_options=(("num_train", 256),))
+ASYNC = AsyncConfig(
+    lr=0.1, batch_size=16, seed=3, steps=24, density=0.1, log_every=4, tensorboard=True
+)
+REMOVED = {"start/step", "step/step", "epoch/epoch", "step/epoch"}  # the old useless tags
+
+
+def _events(out) -> EventAccumulator:
+    acc = EventAccumulator(str(out / "tensorboard"), size_guidance={"histograms": 0})  # all
+    acc.Reload()
+    return acc
+
+
+def _last(acc: EventAccumulator, tag: str) -> float:
+    return acc.Scalars(tag)[-1].value
+
+
+def _hparams(acc: EventAccumulator) -> plugin_data_pb2.HParamsPluginData:
+    content = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return plugin_data_pb2.HParamsPluginData.FromString(content)
+
+
+def _check_common(acc: EventAccumulator, summary: dict, workers: int) -> None:
+    tags = set(acc.Tags()["scalars"])
+    assert not tags & REMOVED
+    for rank in range(workers):
+        for name in ("sent_total", "recv_total", "sent_per_step", "recv_per_step"):
+            assert f"bytes/{name}/rank{rank}" in tags, name
+        total = _last(acc, f"bytes/sent_total/rank{rank}")
+        assert total == pytest.approx(summary["bytes_sent_per_rank"][rank], rel=1e-6)
+        per_step = acc.Scalars(f"bytes/sent_per_step/rank{rank}")
+        steps = [0] + [e.step for e in per_step]
+        summed = sum(e.value * (b - a) for e, a, b in zip(per_step, steps, steps[1:], strict=False))
+        logged = {e.step: e.value for e in acc.Scalars(f"bytes/sent_total/rank{rank}")}
+        assert summed == pytest.approx(logged[per_step[-1].step], rel=1e-6)  # per step adds up
+        assert summed > 0
+    assert {"traffic/ratio_to_dense", "density/achieved", "train/loss", "test/accuracy"} <= tags
+    assert 0 < _last(acc, "traffic/ratio_to_dense") < 1  # sparse: less than dense
+    assert _last(acc, "final/test_accuracy") == pytest.approx(summary["final_test_accuracy"])
+    session = _hparams(acc).session_start_info
+    assert session.hparams["density"].number_value == pytest.approx(summary["density"])
+
+
+def test_sync_events(tmp_path):
+    out = tmp_path / "sync"
+    config = SyncConfig(
+        out=str(out),
+        model="logreg",
+        dataset="digits",
+        workers=2,
+        method="gtopk",
+        density=0.05,
+        batch_size=64,
+        steps=8,
+        log_every=2,
+        progress=False,
+        tensorboard=True,
+        timeout_s=60.0,
+    )
+    summary = train(config)
+    acc = _events(out)
+    _check_common(acc, summary, workers=2)
+    tags = set(acc.Tags()["scalars"])
+    assert {f"time/{t}_s" for t in ("compute", "compress", "comm", "apply")} <= tags
+    assert {"residual_norm/rank0", "residual_norm/rank1", "density/scheduled"} <= tags
+    recv = _last(acc, "bytes/recv_total/rank1")
+    assert recv == pytest.approx(summary["bytes_recv_per_rank"][1], rel=1e-6)
+    ratio = _last(acc, "final/traffic_ratio_to_dense")
+    assert ratio == pytest.approx(summary["traffic_ratio_to_dense"])
+    steps = [e.step for e in acc.Scalars("bytes/sent_total/rank0")]
+    assert steps == [2, 4, 6, 8]  # one point per log record, no duplicate from evaluations
+
+
+def test_sim_events(tmp_path):
+    out = tmp_path / "sim"
+    torch.set_num_threads(1)
+    summary = run_simulation(ASYNC, PROBLEM, out)
+    acc = _events(out)
+    _check_common(acc, summary, workers=ASYNC.workers)
+    assert "staleness/tau" in acc.Tags()["histograms"]
+    histogram = acc.Histograms("staleness/tau")
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    updates = [r for r in records if r["kind"] == "update"]
+    counted = sum(h.histogram_value.num for h in histogram)
+    assert counted == sum(len(r["taus"]) for r in updates)  # every logged tau, once
+    assert max(h.histogram_value.max for h in histogram) == max(max(r["taus"]) for r in updates)
+    recv = _last(acc, "bytes/recv_total/rank0")
+    assert recv == summary["bytes_downlink_per_worker"][0]
+    clocked = [r["seconds"] for r in records if "seconds" in r]  # updates and evaluations
+    assert _last(acc, "time/seconds") == pytest.approx(clocked[-1], rel=1e-6)  # float32
+
+
+@pytest.mark.multiprocess
+def test_async_events(tmp_path):
+    out = tmp_path / "async"
+    cfg = AsyncConfig(
+        mode="async",
+        workers=2,
+        lr=0.1,
+        batch_size=16,
+        steps=24,
+        density=0.1,
+        log_every=4,
+        timeout_s=60.0,
+        tensorboard=True,
+    )
+    summary = run_async(cfg, PROBLEM, out)
+    acc = _events(out)
+    _check_common(acc, summary, workers=2)
+    assert "staleness/tau" in acc.Tags()["histograms"]
