@@ -36,6 +36,7 @@ def test_bad_rate_and_mode_refused(capsys):
     assert "--mode sync only" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
 def test_sigterm_tears_the_lab_down(lab_machine, tmp_path):

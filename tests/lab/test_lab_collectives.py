@@ -20,7 +20,7 @@ from sparsgd.lab.cluster import Cluster, Rate
 from sparsgd.lab.placement import lab_options
 from sparsgd.sim.collectives import simulate
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 
 NODES, RATE = 3, "100mbit"
 LAUNCH_TIMEOUT_S = 200.0

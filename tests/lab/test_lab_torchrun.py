@@ -17,7 +17,7 @@ import pytest
 
 from sparsgd.lab.cluster import Cluster, Rate
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 
 NODES = 2
 WAIT_S = 240.0
