@@ -20,16 +20,22 @@ from sparsgd.compress.registry import COMPRESSORS
 __all__ = ["MODES", "AsyncConfig"]
 
 MODES = ("async", "sim")
+_ASYNC, _SIM = ("async",), ("sim",)  # ``modes`` of an option that applies to one mode only
 # option group of ``sparsgd train --help`` (field metadata, read by sparsgd.cli.options); the
 # settings shared with synchronous runs take their options from SyncConfig's fields
 _GROUP = "asynchronous SGD (--mode async | sim, docs/async.md)"
 
 
 def _option(
-    default: Any, text: str, metavar: str | None = None, choices: tuple[str, ...] = ()
+    default: Any,
+    text: str,
+    metavar: str | None = None,
+    choices: tuple[str, ...] = (),
+    modes: tuple[str, ...] = MODES,
 ) -> Any:
-    """A field that is also a command-line option of ``--mode async | sim``."""
-    meta: dict[str, Any] = {"group": _GROUP, "help": text, "choices": choices}
+    """A field that is also a command-line option of the ``modes`` (``sparsgd train`` refuses
+    it with any other ``--mode``)."""
+    meta: dict[str, Any] = {"group": _GROUP, "help": text, "choices": choices, "modes": modes}
     if metavar is not None:
         meta["metavar"] = metavar
     return field(default=default, metadata=meta)
@@ -73,15 +79,21 @@ class AsyncConfig:
     slowdown: tuple[float, ...] | None = _option(
         None, "per-worker slow-down factors >= 1, one per worker, e.g. 1,1,2,4", "F,F,..."
     )
-    delay: str | None = _option(None, "async: random sleep per step", "DIST")
+    delay: str | None = _option(None, "async: random sleep per step", "DIST", modes=_ASYNC)
     worker_time: str = _option(
         "constant:0.1",
         "sim: seconds per gradient of each simulated worker (same syntax as --delay)",
         "DIST",
+        modes=_SIM,
     )
-    staleness: str | None = _option(None, "sim: one worker, tau drawn per update", "DIST")
+    staleness: str | None = _option(
+        None, "sim: one worker, tau drawn per update", "DIST", modes=_SIM
+    )
     network: str = _option(
-        "1gbe", "sim clock: a preset or ALPHA,BETA (s per message, s per byte)", "NAME|A,B"
+        "1gbe",
+        "sim clock: a preset or ALPHA,BETA (s per message, s per byte)",
+        "NAME|A,B",
+        modes=_SIM,
     )
     sparse_downlink: bool = _option(
         False, "pulls send only the entries changed since the worker's last copy"

@@ -27,7 +27,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import Replies, ServerCore
 from sparsgd.comm.ps_transport import Inbound, PSEndpoint, ServerInbox
-from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.runs import RunDir
 from sparsgd.worker.flat_model import checksum
 from sparsgd.worker.problem import Problem
 
@@ -57,10 +57,8 @@ def _open(
         num_classes=bundle.num_classes,
     )
     if resume:
-        latest = run_dir.latest_checkpoint()
-        if latest is None:
-            raise RunDirError(f"cannot resume {run_dir.path}: it holds no checkpoint")
-        core.load_state_dict(load_checkpoint(latest), workers_restart=True)
+        latest, checkpoint = run_dir.load_latest_checkpoint()  # falls back past damaged files
+        core.load_state_dict(checkpoint, workers_restart=True)
         run_dir.truncate_log(core.state.version)
         logger.info("resuming at step %d from %s", core.state.version, latest)
     run_dir.write_config({"mode": "async", **cfg.to_record(), "problem": problem.to_record()})

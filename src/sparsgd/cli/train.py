@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mode != "sync":
         return int(train_async.run(args) or 0)
     try:
+        train_async.refuse_other_modes(args)
         if args.tensorboard:
             require_tensorboard()
         if args.resume is not None:

@@ -185,6 +185,31 @@ class RunDir:
         found = self.checkpoints()
         return found[-1] if found else None
 
+    def latest_step(self) -> int | None:
+        """The step of :meth:`latest_checkpoint` (read from its name), or ``None``."""
+        latest = self.latest_checkpoint()
+        return None if latest is None else int(latest.stem.removeprefix("step-"))
+
+    def load_latest_checkpoint(self) -> tuple[Path, dict[str, Any]]:
+        """The newest checkpoint that can be read, and its state.
+
+        A newer file that cannot be read (truncated, corrupt) is skipped with a warning naming
+        it, and left in place for inspection; the next older one is tried. Raises
+        :class:`RunDirError` naming every unreadable file when none can be read.
+        """
+        problems: list[str] = []
+        for path in reversed(self.checkpoints()):
+            try:
+                return path, load_checkpoint(path)
+            except RunDirError as err:
+                problems.append(str(err))
+                logger.warning("%s; falling back to the newest older checkpoint", err)
+        if not problems:
+            raise RunDirError(f"cannot resume {self.path}: it holds no checkpoint")
+        raise RunDirError(
+            f"cannot resume {self.path}: no checkpoint can be read; " + "; ".join(problems)
+        )
+
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD

@@ -25,7 +25,8 @@ import torch
 
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.comm.worker_env import run_under_torchrun, torchrun_env
-from sparsgd.runs import RunDir, complete_summary
+from sparsgd.models import ModelSpec
+from sparsgd.runs import RunDir, RunDirError, complete_summary
 from sparsgd.sync.build import load_bundle
 from sparsgd.sync.config import SyncConfig, check_config, check_fits_data, config_from_dict
 from sparsgd.sync.trainer import TrainJob, train_worker
@@ -58,7 +59,9 @@ def prepare(config: SyncConfig, resume: bool = False, overwrite: bool = False) -
     if resume:
         return config  # already merged by resume()
     check_config(config)
-    check_fits_data(config, load_bundle(config))
+    bundle = load_bundle(config)
+    check_fits_data(config, bundle)
+    ModelSpec.of(bundle, reduced=config.reduced, hidden_size=config.hidden_size)  # model sizes
     with RunDir(config.out, overwrite=overwrite) as run:
         run.write_config(config.to_dict())
     return config
@@ -114,10 +117,36 @@ def resume(
     env = torchrun_env()
     if env is not None and env.rank != 0:  # rank 0 reads the folder and sends the config
         return _execute(SyncConfig(out=out), True, False, setup)
-    run = RunDir(out, resume=True)
-    if run.latest_checkpoint() is None:
-        raise ValueError(f"cannot resume {out}: it holds no checkpoint (the run never saved one)")
-    config = replace(config_from_dict(run.read_config()), out=str(out), **overrides)
+    config = replace(_resumable(out, overrides), out=str(out), **overrides)
     check_config(config)
-    run.write_config(config.to_dict())
+    RunDir(out, resume=True).write_config(config.to_dict())
     return _execute(config, True, False, setup)
+
+
+def _resumable(out: str, overrides: dict[str, Any]) -> SyncConfig:
+    """The config of the sync run in ``out``, or an error naming its mode and step."""
+    run = RunDir(out, resume=True)
+    record = run.read_config()
+    mode = record.get("mode", "sync")
+    if mode != "sync":
+        raise RunDirError(
+            f"cannot resume {out} with --mode sync: it holds a --mode {mode} run "
+            f"(resume it with --mode {mode} --resume {out})"
+        )
+    step = run.latest_step()
+    if step is None:
+        raise RunDirError(
+            f"cannot resume {out} (--mode sync): it holds no checkpoint (the run never saved one)"
+        )
+    finished = (run.path / "summary.json").is_file() and run.read_summary().get("steps") == step
+    if finished and "steps" not in overrides and "epochs" not in overrides:
+        raise RunDirError(
+            f"the --mode sync run in {out} already finished at step {step}; pass --steps N "
+            "(N > that) or a larger --epochs to continue it"
+        )
+    if overrides.get("steps") is not None and overrides["steps"] <= step:
+        raise RunDirError(
+            f"cannot resume {out} (--mode sync) at step {step} with --steps "
+            f"{overrides['steps']}: the run is already there"
+        )
+    return config_from_dict({k: v for k, v in record.items() if k != "mode"})

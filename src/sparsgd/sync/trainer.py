@@ -31,7 +31,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from sparsgd.comm.launch import WorkerContext
-from sparsgd.runs import RunDir, load_checkpoint
+from sparsgd.runs import RunDir
 from sparsgd.runs.tensorboard import TensorBoardLog
 from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
@@ -223,10 +223,7 @@ class Trainer:
     def _resume(self) -> None:
         checkpoint = None
         if self.run is not None:
-            path = self.run.latest_checkpoint()
-            if path is None:
-                raise ValueError(f"cannot resume {self.run.path}: it holds no checkpoint yet")
-            checkpoint = load_checkpoint(path)
+            _, checkpoint = self.run.load_latest_checkpoint()  # falls back past damaged files
         self.step, extra = restore_checkpoint(self.p, checkpoint, self.tallies)
         self.wall_before = float(extra["wall_seconds"])
         self.metrics = dict(extra["metrics"])
