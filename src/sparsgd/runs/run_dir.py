@@ -5,6 +5,7 @@
     DIR/summary.json         the final numbers (atomic write, rewritten at the end)
     DIR/checkpoints/step-<step, 10 digits>.pt   the last ``keep_checkpoints`` checkpoints
     DIR/tensorboard/         optional TensorBoard events
+    DIR/.lock                the PID of the process that writes the run (sparsgd.runs.lock)
 
 Rules: a fresh run refuses a folder that already holds files (``resume=True`` continues the run
 in it, ``overwrite=True`` deletes the files above, and only those, first); every record is
@@ -26,7 +27,14 @@ import torch
 from sparsgd.runs.atomic import atomic_write_text, atomic_write_with
 from sparsgd.runs.records import check_record, dumps_record
 
-__all__ = ["CHECKPOINT_PATTERN", "RUN_FILES", "RunDir", "RunDirError", "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_PATTERN",
+    "LOCK_FILE",
+    "RUN_FILES",
+    "RunDir",
+    "RunDirError",
+    "load_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 RUN_FILES = (CONFIG, LOG, SUMMARY, CHECKPOINTS, TENSORBOARD)
 CHECKPOINT_PATTERN = "step-*.pt"
+LOCK_FILE = ".lock"  # the writer's lock (sparsgd.runs.lock); not a run file
 
 
 class RunDirError(RuntimeError):
@@ -91,7 +100,7 @@ class RunDir:
     def _open_fresh(self, overwrite: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run folder {self.path} exists and is not a directory")
-        if self.path.is_dir() and any(self.path.iterdir()):
+        if self.path.is_dir() and any(p.name != LOCK_FILE for p in self.path.iterdir()):
             if not overwrite:
                 raise RunDirError(
                     f"run folder {self.path} is not empty; pass --resume to continue that run "
