@@ -12,15 +12,20 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
+from sparsgd.asynchronous.server_state import MAX_PUSH
 from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
 from sparsgd.compress.checks import check_density
 from sparsgd.compress.memory import MEMORIES
 from sparsgd.compress.registry import COMPRESSORS
 
-__all__ = ["MODES", "AsyncConfig"]
+__all__ = ["MODES", "STALL_PUSHES", "AsyncConfig"]
 
 MODES = ("async", "sim")
-_ASYNC, _SIM = ("async",), ("sim",)  # ``modes`` of an option that applies to one mode only
+_ASYNC, _SIM = ("async",), ("sim",)
+# Refused pushes in a row (non-finite or too large, from any workers) after which the server
+# ends the run: a few refusals happen when one worker spikes; twenty in a row with nothing
+# applied between them means every worker has diverged and no further update can come.
+STALL_PUSHES = 20  # ``modes`` of an option that applies to one mode only
 # option group of ``sparsgd train --help`` (field metadata, read by sparsgd.cli.options); the
 # settings shared with synchronous runs take their options from SyncConfig's fields
 _GROUP = "asynchronous SGD (--mode async | sim, docs/async.md)"
@@ -98,18 +103,29 @@ class AsyncConfig:
     sparse_downlink: bool = _option(
         False, "pulls send only the entries changed since the worker's last copy"
     )
+    max_push: float = _option(
+        MAX_PUSH,
+        "a push with an entry |c_i| above this is refused and counted (too_large); the "
+        "default is far above any gradient and catches a diverged worker",
+        "V",
+    )
+    stall_pushes: int = _option(
+        STALL_PUSHES,
+        "end the run after this many refused pushes in a row (non-finite or too large)",
+        "N",
+    )
     checkpoint_every: int = 0  # 0: only the one at the end
     log_every: int = 1
     eval_every: int = _option(
         0, "test-set evaluation every N updates (default 0: ten per run)", "N"
     )
-    timeout_s: float = 300.0  # async: a silent peer fails after this long
+    timeout_s: float = 300.0  # async: a silent peer, or no new version, ends the run
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in config.json only
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
-        for name in ("workers", "steps", "batch_size", "log_every"):
+        for name in ("workers", "steps", "batch_size", "log_every", "stall_pushes"):
             _positive_int(getattr(self, name), name)
         for name in ("checkpoint_every", "eval_every"):
             _positive_int(getattr(self, name), name, minimum=0)
@@ -121,6 +137,8 @@ class AsyncConfig:
         if self.memory not in MEMORIES:
             raise ValueError(f"unknown memory {self.memory!r}; valid: {sorted(MEMORIES)}")
         self._check_policy()
+        if not math.isfinite(self.max_push) or self.max_push <= 0:
+            raise ValueError(f"max_push must be a finite number > 0; got {self.max_push}")
         if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be a finite number > 0; got {self.timeout_s}")
         if self.slowdown is not None:

@@ -50,6 +50,7 @@ class AsyncRecorder:
         self.last_eval: dict[str, Any] | None = None
         self.best_accuracy: float | None = None
         self.deaths: list[dict[str, Any]] = []
+        self.halt: dict[str, Any] | None = None  # why and when the server ended the run early
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.run_dir is not None:
@@ -61,6 +62,15 @@ class AsyncRecorder:
         self.counts["uplink_messages"][worker] += 1
         if residual_norm is not None:
             self.residual_norm[worker] = residual_norm
+
+    def reported(self, worker: int, residual_norm: float) -> None:
+        """The residual norm ``worker`` reported with a push the server accepted."""
+        self.residual_norm[worker] = residual_norm
+
+    def halted(self, step: int, seconds: float, reason: str) -> None:
+        """The server ended the run early (liveness): one log record, kept for the summary."""
+        self.halt = {"step": step, "seconds": seconds, "reason": reason}
+        self._write({"kind": "halt", **self.halt})
 
     def sent(self, worker: int, nbytes: int) -> None:
         """One downlink frame of ``nbytes`` payload bytes to ``worker``."""
@@ -150,6 +160,7 @@ class AsyncRecorder:
             "pushes_rejected": dict(state.rejected),
             "staleness": state.staleness_summary(),
             "dead_workers": list(self.deaths),
+            "halted": self.halt,
             **extra,
         }
 

@@ -10,12 +10,15 @@
 A worker killed mid-run closes its connection: its thread reports it lost and the others go
 on. A header that breaks a worker's stream is refused (counted as malformed) and that worker
 is stopped. If no worker says anything for ``cfg.timeout_s`` seconds, the server fails
-instead of waiting forever.
+instead of waiting forever; if workers talk but the version does not move for that long, or
+``cfg.stall_pushes`` pushes in a row are refused as non-finite or too large, the server halts
+the run (every later pull gets STOP) and records why (:meth:`ServerCore.halt`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -79,7 +82,8 @@ def _dispatch(core: ServerCore, item: Inbound, reported: dict[int, list[float]])
         residual_norm, loss = frame.meta
         return core.push(w, frame.msg, frame.version, loss, residual_norm, frame.nbytes)
     if frame.kind == "FLUSH":
-        reported[w] = list(frame.meta)  # (pushes sent, gradients skipped as non-finite)
+        # (pushes sent, gradients skipped as non-finite): counts, or None when not a count
+        reported[w] = [v if math.isfinite(v) and v >= 0 else None for v in frame.meta]
         return core.flush(w, frame.msg, frame.version, frame.nbytes)
     return core.drop(w, f"a worker may not send {frame.kind}")
 
@@ -94,6 +98,10 @@ def _send_all(core: ServerCore, endpoint: PSEndpoint, replies: Replies) -> None:
             endpoint.send(w + 1, reply.kind, reply.version, reply.msg, meta)
         except RuntimeError as err:
             queue.extend(core.lose(w, f"lost: {str(err).splitlines()[0]}"))
+
+
+def _count(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def serve(
@@ -118,6 +126,7 @@ def serve(
     while not core.done:
         item = inbox.next(cfg.timeout_s)  # (1)
         _send_all(core, endpoint, _dispatch(core, item, reported))
+        _send_all(core, endpoint, core.watch())  # no new version for timeout_s: halt
     stuck = inbox.join(THREAD_JOIN_S)
     if stuck:
         logger.warning("receiving threads of workers %s did not end", stuck)
@@ -128,9 +137,9 @@ def serve(
         workers=cfg.workers,
         backend=dist.get_backend(),
         pushes_sent_reported_per_worker=[
-            int(reported[w][0]) if w in reported else None for w in range(cfg.workers)
+            _count(reported.get(w, [None])[0]) for w in range(cfg.workers)
         ],
-        skipped_nonfinite=sum(int(v[1]) for v in reported.values()),
+        skipped_nonfinite=sum(_count(v[1]) or 0 for v in reported.values()),
     )
     if core.run_dir is not None:
         core.run_dir.close()

@@ -191,6 +191,8 @@ def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str) -> None:
             f"worker {death['worker']} lost at update {death['step']} ({death['reason']}); "
             f"its residual held norm {death['residual_norm']:.4g}"
         )
+    if s.get("halted"):
+        print(f"the server ended the run at update {s['halted']['step']}: {s['halted']['reason']}")
     print(f"run folder: {out} (config.json, log.jsonl, summary.json, checkpoints/)")
     print("\n".join(closing_lines(s)))
 
