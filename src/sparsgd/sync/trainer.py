@@ -35,9 +35,10 @@ from sparsgd.runs import RunDir
 from sparsgd.runs.tensorboard import TensorBoardLog
 from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
-from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.config import SyncConfig, config_from_dict
 from sparsgd.sync.replicas import broadcast_buffers_, check_replicas
 from sparsgd.sync.report import Tally, build_summary, epoch_line, gather_tallies, tally_record
+from sparsgd.sync.state_wire import broadcast_state
 from sparsgd.worker.seeds import derive_seed
 
 __all__ = ["TrainJob", "Trainer", "train_worker"]
@@ -56,9 +57,10 @@ class TrainJob:
 def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
     """Entry point of every rank (started by ``comm.launch`` or by torchrun)."""
     started = time.perf_counter()
-    shared: list[Any] = [job if ctx.rank == 0 else None]
-    dist.broadcast_object_list(shared, src=0)  # rank 0's config is the run's config
-    job = shared[0]
+    # rank 0's config is the run's config; it travels as JSON, never as a pickle
+    sent = {"config": job.config.to_dict(), "resume": job.resume} if ctx.rank == 0 else None
+    shared = broadcast_state(sent, 0, ctx.device)
+    job = TrainJob(config_from_dict(shared["config"]), bool(shared["resume"]))
     torch.manual_seed(derive_seed(job.config.seed, "torch", ctx.rank))  # dropout draws here
     parts = build_parts(job.config, ctx)
     run = RunDir(job.config.out, resume=True) if ctx.rank == 0 else None
