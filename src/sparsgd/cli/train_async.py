@@ -142,8 +142,9 @@ def _resumed(args: argparse.Namespace) -> tuple[AsyncConfig, Problem]:
         cfg = AsyncConfig.from_record({**cfg.to_record(), "steps": int(args.steps)})
     if cfg.steps <= version:
         raise RunDirError(
-            f"the --mode {mode} run in {args.resume} already finished at version {version} "
-            f"of {cfg.steps} updates; pass --steps N (N > {version}) to continue it"
+            f"the --mode {mode} run in {args.resume} already finished: its last checkpoint is "
+            f"at version {version} (--steps {cfg.steps}); pass --steps N with N > {version} "
+            "to continue it"
         )
     return cfg, Problem.from_record(record["problem"])
 
