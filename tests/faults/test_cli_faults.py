@@ -133,7 +133,7 @@ def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
 
 @pytest.mark.slow
 @pytest.mark.multiprocess
-def test_sync_finished_run_and_damaged_checkpoint(tmp_path, capsys, capfd):
+def test_sync_finished_run_and_damaged_checkpoint(tmp_path, capfd):
     out = tmp_path / "run"
     assert main(["train", *SYNC, "--steps", "6", "--checkpoint-every", "2", "--out", str(out)]) == 0
     capfd.readouterr()
@@ -146,4 +146,6 @@ def test_sync_finished_run_and_damaged_checkpoint(tmp_path, capsys, capfd):
     assert main(["train", "--resume", str(out), "--steps", "12", "--no-progress"]) == 0
     printed = capfd.readouterr()
     assert f"{damaged} cannot be read" in printed.out + printed.err
-    assert json.loads((out / "summary.json").read_text())["steps"] == 8
+    assert json.loads((out / "summary.json").read_text())["steps"] == 12
+    resumed = [r["step"] for r in RunDir(out, resume=True).read_log() if r["kind"] == "resume"]
+    assert resumed == [4]  # the newest intact checkpoint
