@@ -51,6 +51,7 @@ class AsyncRecorder:
         self.best_accuracy: float | None = None
         self.deaths: list[dict[str, Any]] = []
         self.halt: dict[str, Any] | None = None  # why and when the server ended the run early
+        self.resumes: list[dict[str, Any]] = []  # each resume, and what it could not restore
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.run_dir is not None:
@@ -71,6 +72,11 @@ class AsyncRecorder:
         """The server ended the run early (liveness): one log record, kept for the summary."""
         self.halt = {"step": step, "seconds": seconds, "reason": reason}
         self._write({"kind": "halt", **self.halt})
+
+    def resumed(self, record: dict[str, Any]) -> None:
+        """A resume of the run: one ``resume`` log record, listed in the summary."""
+        self.resumes.append(record)
+        self._write({"kind": "resume", **record})
 
     def sent(self, worker: int, nbytes: int) -> None:
         """One downlink frame of ``nbytes`` payload bytes to ``worker``."""
@@ -161,6 +167,7 @@ class AsyncRecorder:
             "staleness": state.staleness_summary(),
             "dead_workers": list(self.deaths),
             "halted": self.halt,
+            "resumes": list(self.resumes),
             **extra,
         }
 
@@ -172,6 +179,7 @@ class AsyncRecorder:
             "last_eval": self.last_eval,
             "best_accuracy": self.best_accuracy,
             "deaths": list(self.deaths),
+            "resumes": list(self.resumes),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -181,6 +189,7 @@ class AsyncRecorder:
         self.last_eval = state["last_eval"]
         self.best_accuracy = state["best_accuracy"]
         self.deaths = list(state["deaths"])
+        self.resumes = list(state.get("resumes", []))  # absent in checkpoints before issue 13
 
 
 def _mean(values: list[float]) -> float | None:

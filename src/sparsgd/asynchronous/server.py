@@ -64,8 +64,38 @@ def _open(
         core.load_state_dict(checkpoint, workers_restart=True)
         run_dir.truncate_log(core.state.version)
         logger.info("resuming at step %d from %s", core.state.version, latest)
+        _record_dropped(core, checkpoint, latest)
     run_dir.write_config({"mode": "async", **cfg.to_record(), "problem": problem.to_record()})
     return core, started
+
+
+def _record_dropped(core: ServerCore, checkpoint: dict[str, Any], latest: Path) -> None:
+    """Record what a real resume cannot restore: the workers are new, empty processes.
+
+    A worker retired at the checkpoint (it flushed at STOP) took nothing with it; any other
+    held a residual e whose norm it last reported with a push: that mass is lost, and so are
+    its batch and compressor generators (new workers draw batches keyed by the start version).
+    """
+    retired = {int(w) for w in checkpoint["retired"]}
+    norms = [
+        0.0 if w in retired else float(core.recorder.residual_norm[w])
+        for w in range(core.cfg.workers)
+    ]
+    core.recorder.resumed(
+        {
+            "step": core.state.version,
+            "checkpoint": latest.name,
+            "dropped_residual_norm": norms,
+            "dropped": "worker residuals (last reported norms) and worker generators; new "
+            "workers start with e = 0 and batches keyed by the start version",
+        }
+    )
+    if any(norms):
+        logger.warning(
+            "resume drops the residuals the workers held at update %d (norms %s)",
+            core.state.version,
+            ", ".join(f"{n:.3g}" for n in norms),
+        )
 
 
 def _dispatch(core: ServerCore, item: Inbound, reported: dict[int, list[float]]) -> Replies:
