@@ -237,3 +237,29 @@ def test_server_state_round_trips_through_state_dict():
         s.push(dense(g), v, worker=0)
     assert torch.equal(a.x, b.x) and a.version == b.version == 4
     assert a.staleness_summary() == b.staleness_summary()
+
+
+def test_a_push_above_max_push_is_refused_as_too_large():
+    policy = make_policy("vanilla", PolicySettings(lr=LR))
+    state = ServerState(torch.zeros(D), policy, max_push=10.0)
+    with pytest.raises(RejectedPush, match=r"too_large.*magnitude 1e\+30 > max_push 10"):
+        state.push(sparse([1], [1e30]), 0)
+    state.push(sparse([1], [-10.0]), 0)  # |c_i| = max_push is allowed
+    assert state.rejected["too_large"] == 1 and state.version == 1
+
+
+@pytest.mark.parametrize(
+    ("loss", "norm", "reason"),
+    [
+        (float("nan"), 1.0, "non_finite"),
+        (0.5, float("inf"), "non_finite"),
+        (0.5, -1.0, "malformed"),
+        ("0.5", 1.0, "malformed"),
+    ],
+)
+def test_a_bad_report_beside_a_push_is_refused(loss, norm, reason):
+    state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=LR)))
+    with pytest.raises(RejectedPush, match=reason):
+        state.check_report(loss, norm)
+    assert state.rejected[reason] == 1
+    state.check_report(0.5, 0.0)  # a good report passes

@@ -70,6 +70,7 @@ def test_scripted_workers_get_the_simulator_update_and_bad_pushes_are_refused(tm
         "non_finite": 1,
         "future_version": 1,
         "version_mismatch": 1,
+        "too_large": 0,  # --max-push: none of these pushes is absurdly large
     }
     assert summary["updates_applied"] == 3
     assert summary["staleness"]["histogram"] == {"0": 1, "1": 2}

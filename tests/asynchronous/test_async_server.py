@@ -79,3 +79,7 @@ def test_three_workers_with_a_slowdown_then_resume(tmp_path):
     steps = [r["step"] for r in _log(out) if r["kind"] == "update"]
     assert steps == sorted(set(steps)) and steps[-1] == resumed["steps"]
     assert resumed["staleness"]["count"] > summary["staleness"]["count"]
+    # what the resume could not restore is recorded: here nothing, every worker had flushed
+    (record,) = resumed["resumes"]
+    assert record["step"] == summary["steps"] and record["dropped_residual_norm"] == [0.0] * 3
+    assert [r for r in _log(out) if r["kind"] == "resume"] == [{"kind": "resume", **record}]

@@ -124,9 +124,12 @@ def test_run_resume_and_crash(tmp_path, capsys):
     assert main(["train", "--resume", str(out), "--lr", "0.5"]) == 2
     assert "cannot change --lr" in capsys.readouterr().err
 
-    # a worker that fails stops the run with its traceback and a non-zero exit
-    latest = sorted((out / "checkpoints").glob("step-*.pt"))[-1]
-    latest.write_bytes(b"truncated")
+    # a worker that fails stops the run with its traceback and a non-zero exit (every
+    # checkpoint damaged: a damaged latest one alone falls back to an older one, tests/faults)
+    saved = sorted((out / "checkpoints").glob("step-*.pt"))
+    latest = saved[-1]
+    for path in saved:
+        path.write_bytes(b"truncated")
     assert main(["train", "--resume", str(out), "--steps", "8", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "rank 0 of 2 failed" in err

@@ -32,7 +32,12 @@ def build_server_state(cfg: AsyncConfig, x0: Tensor) -> ServerState:
     """The server of ``cfg``: its policy (and SSP bound), momentum, clocks, change tracking."""
     policy = make_policy(cfg.policy, cfg.policy_settings())
     return ServerState(
-        x0, policy, cfg.server_momentum, track_changes=cfg.sparse_downlink, workers=cfg.workers
+        x0,
+        policy,
+        cfg.server_momentum,
+        track_changes=cfg.sparse_downlink,
+        workers=cfg.workers,
+        max_push=cfg.max_push,
     )
 
 

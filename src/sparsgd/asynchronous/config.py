@@ -12,24 +12,35 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from sparsgd.asynchronous.policies import POLICIES, PolicySettings, make_policy
+from sparsgd.asynchronous.server_state import MAX_PUSH
 from sparsgd.asynchronous.speed import make_time_distribution, parse_slowdown
 from sparsgd.compress.checks import check_density
 from sparsgd.compress.memory import MEMORIES
 from sparsgd.compress.registry import COMPRESSORS
 
-__all__ = ["MODES", "AsyncConfig"]
+__all__ = ["MODES", "STALL_PUSHES", "AsyncConfig"]
 
 MODES = ("async", "sim")
+_ASYNC, _SIM = ("async",), ("sim",)
+# Refused pushes in a row (non-finite or too large, from any workers) after which the server
+# ends the run: a few refusals happen when one worker spikes; twenty in a row with nothing
+# applied between them means every worker has diverged and no further update can come.
+STALL_PUSHES = 20  # ``modes`` of an option that applies to one mode only
 # option group of ``sparsgd train --help`` (field metadata, read by sparsgd.cli.options); the
 # settings shared with synchronous runs take their options from SyncConfig's fields
 _GROUP = "asynchronous SGD (--mode async | sim, docs/async.md)"
 
 
 def _option(
-    default: Any, text: str, metavar: str | None = None, choices: tuple[str, ...] = ()
+    default: Any,
+    text: str,
+    metavar: str | None = None,
+    choices: tuple[str, ...] = (),
+    modes: tuple[str, ...] = MODES,
 ) -> Any:
-    """A field that is also a command-line option of ``--mode async | sim``."""
-    meta: dict[str, Any] = {"group": _GROUP, "help": text, "choices": choices}
+    """A field that is also a command-line option of the ``modes`` (``sparsgd train`` refuses
+    it with any other ``--mode``)."""
+    meta: dict[str, Any] = {"group": _GROUP, "help": text, "choices": choices, "modes": modes}
     if metavar is not None:
         meta["metavar"] = metavar
     return field(default=default, metadata=meta)
@@ -73,32 +84,49 @@ class AsyncConfig:
     slowdown: tuple[float, ...] | None = _option(
         None, "per-worker slow-down factors >= 1, one per worker, e.g. 1,1,2,4", "F,F,..."
     )
-    delay: str | None = _option(None, "async: random sleep per step", "DIST")
+    delay: str | None = _option(None, "async: random sleep per step", "DIST", modes=_ASYNC)
     worker_time: str = _option(
         "constant:0.1",
         "sim: seconds per gradient of each simulated worker (same syntax as --delay)",
         "DIST",
+        modes=_SIM,
     )
-    staleness: str | None = _option(None, "sim: one worker, tau drawn per update", "DIST")
+    staleness: str | None = _option(
+        None, "sim: one worker, tau drawn per update", "DIST", modes=_SIM
+    )
     network: str = _option(
-        "1gbe", "sim clock: a preset or ALPHA,BETA (s per message, s per byte)", "NAME|A,B"
+        "1gbe",
+        "sim clock: a preset or ALPHA,BETA (s per message, s per byte)",
+        "NAME|A,B",
+        modes=_SIM,
     )
     sparse_downlink: bool = _option(
         False, "pulls send only the entries changed since the worker's last copy"
+    )
+    max_push: float = _option(
+        MAX_PUSH,
+        "a push with an entry |c_i| above this is refused and counted (too_large); the "
+        "default is far above any gradient and catches a diverged worker",
+        "V",
+    )
+    stall_pushes: int = _option(
+        STALL_PUSHES,
+        "end the run after this many refused pushes in a row (non-finite or too large)",
+        "N",
     )
     checkpoint_every: int = 0  # 0: only the one at the end
     log_every: int = 1
     eval_every: int = _option(
         0, "test-set evaluation every N updates (default 0: ten per run)", "N"
     )
-    timeout_s: float = 300.0  # async: a silent peer fails after this long
+    timeout_s: float = 300.0  # async: a silent peer, or no new version, ends the run
     tensorboard: bool = False  # also write DIR/tensorboard events (sparsgd.runs.tensorboard)
     extra: dict[str, Any] = field(default_factory=dict)  # recorded in config.json only
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}; got {self.mode!r}")
-        for name in ("workers", "steps", "batch_size", "log_every"):
+        for name in ("workers", "steps", "batch_size", "log_every", "stall_pushes"):
             _positive_int(getattr(self, name), name)
         for name in ("checkpoint_every", "eval_every"):
             _positive_int(getattr(self, name), name, minimum=0)
@@ -110,6 +138,8 @@ class AsyncConfig:
         if self.memory not in MEMORIES:
             raise ValueError(f"unknown memory {self.memory!r}; valid: {sorted(MEMORIES)}")
         self._check_policy()
+        if not math.isfinite(self.max_push) or self.max_push <= 0:
+            raise ValueError(f"max_push must be a finite number > 0; got {self.max_push}")
         if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise ValueError(f"timeout_s must be a finite number > 0; got {self.timeout_s}")
         if self.slowdown is not None:

@@ -26,7 +26,8 @@ from sparsgd.asynchronous.server import START_VERSION_KEY, serve
 from sparsgd.asynchronous.worker import run_worker
 from sparsgd.comm.launch import Group, LaunchOptions, WorkerContext
 from sparsgd.comm.processes import Child
-from sparsgd.runs import RunDir, RunDirError, complete_summary
+from sparsgd.runs import RunDir, RunDirError, RunLock, complete_summary
+from sparsgd.runs.run_dir import LOCK_FILE
 from sparsgd.worker.problem import Problem
 
 __all__ = ["LINGER_S", "AsyncRun", "run_async"]
@@ -70,7 +71,7 @@ class AsyncRun:
         if cfg.mode != "async":
             raise ValueError(f"AsyncRun needs cfg.mode 'async'; got {cfg.mode!r}")
         folder = Path(out)
-        used = folder.is_dir() and any(folder.iterdir())
+        used = folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir())
         if used and not (resume or overwrite):  # refused before any process starts
             raise RunDirError(
                 f"run folder {folder} is not empty; pass --resume to continue that run "
@@ -114,7 +115,8 @@ def run_async(
 ) -> dict[str, Any]:
     """Start the processes of ``cfg`` and wait for the summary (total time, outcome added)."""
     started = time.perf_counter()
-    run = AsyncRun(cfg, problem, out, resume, overwrite)
-    run.start()
-    run.wait()
-    return complete_summary(out, started)
+    with RunLock(out):  # one writer: refused while another process runs the folder
+        run = AsyncRun(cfg, problem, out, resume, overwrite)
+        run.start()
+        run.wait()
+        return complete_summary(out, started)

@@ -61,6 +61,8 @@ class AsyncRecorder:
         self.last_eval: dict[str, Any] | None = None
         self.best_accuracy: float | None = None
         self.deaths: list[dict[str, Any]] = []
+        self.halt: dict[str, Any] | None = None  # why and when the server ended the run early
+        self.resumes: list[dict[str, Any]] = []  # each resume, and what it could not restore
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.run_dir is not None:
@@ -74,6 +76,20 @@ class AsyncRecorder:
         self.counts["uplink_messages"][worker] += 1
         if residual_norm is not None:
             self.residual_norm[worker] = residual_norm
+
+    def reported(self, worker: int, residual_norm: float) -> None:
+        """The residual norm ``worker`` reported with a push the server accepted."""
+        self.residual_norm[worker] = residual_norm
+
+    def halted(self, step: int, seconds: float, reason: str) -> None:
+        """The server ended the run early (liveness): one log record, kept for the summary."""
+        self.halt = {"step": step, "seconds": seconds, "reason": reason}
+        self._write({"kind": "halt", **self.halt})
+
+    def resumed(self, record: dict[str, Any]) -> None:
+        """A resume of the run: one ``resume`` log record, listed in the summary."""
+        self.resumes.append(record)
+        self._write({"kind": "resume", **record})
 
     def sent(self, worker: int, nbytes: int) -> None:
         """One downlink frame of ``nbytes`` payload bytes to ``worker``."""
@@ -182,6 +198,8 @@ class AsyncRecorder:
             "pushes_rejected": dict(state.rejected),
             "staleness": state.staleness_summary(),
             "dead_workers": list(self.deaths),
+            "halted": self.halt,
+            "resumes": list(self.resumes),
             **extra,
         }
 
@@ -193,6 +211,7 @@ class AsyncRecorder:
             "last_eval": self.last_eval,
             "best_accuracy": self.best_accuracy,
             "deaths": list(self.deaths),
+            "resumes": list(self.resumes),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -204,6 +223,7 @@ class AsyncRecorder:
         self.deaths = list(state["deaths"])
         if self.tensorboard is not None:
             self.tensorboard.forget_baseline()
+        self.resumes = list(state.get("resumes", []))  # absent in checkpoints before issue 13
 
 
 def _mean(values: list[float]) -> float | None:

@@ -10,12 +10,15 @@
 A worker killed mid-run closes its connection: its thread reports it lost and the others go
 on. A header that breaks a worker's stream is refused (counted as malformed) and that worker
 is stopped. If no worker says anything for ``cfg.timeout_s`` seconds, the server fails
-instead of waiting forever.
+instead of waiting forever; if workers talk but the version does not move for that long, or
+``cfg.stall_pushes`` pushes in a row are refused as non-finite or too large, the server halts
+the run (every later pull gets STOP) and records why (:meth:`ServerCore.halt`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import Replies, ServerCore
 from sparsgd.comm.ps_transport import Inbound, PSEndpoint, ServerInbox
-from sparsgd.runs import RunDir, RunDirError, load_checkpoint
+from sparsgd.runs import RunDir
 from sparsgd.worker.flat_model import checksum
 from sparsgd.worker.problem import Problem
 
@@ -57,14 +60,42 @@ def _open(
         num_classes=bundle.num_classes,
     )
     if resume:
-        latest = run_dir.latest_checkpoint()
-        if latest is None:
-            raise RunDirError(f"cannot resume {run_dir.path}: it holds no checkpoint")
-        core.load_state_dict(load_checkpoint(latest), workers_restart=True)
+        latest, checkpoint = run_dir.load_latest_checkpoint()  # falls back past damaged files
+        core.load_state_dict(checkpoint, workers_restart=True)
         run_dir.truncate_log(core.state.version)
         logger.info("resuming at step %d from %s", core.state.version, latest)
+        _record_dropped(core, checkpoint, latest)
     run_dir.write_config({"mode": "async", **cfg.to_record(), "problem": problem.to_record()})
     return core, started
+
+
+def _record_dropped(core: ServerCore, checkpoint: dict[str, Any], latest: Path) -> None:
+    """Record what a real resume cannot restore: the workers are new, empty processes.
+
+    A worker retired at the checkpoint (it flushed at STOP) took nothing with it; any other
+    held a residual e whose norm it last reported with a push: that mass is lost, and so are
+    its batch and compressor generators (new workers draw batches keyed by the start version).
+    """
+    retired = {int(w) for w in checkpoint["retired"]}
+    norms = [
+        0.0 if w in retired else float(core.recorder.residual_norm[w])
+        for w in range(core.cfg.workers)
+    ]
+    core.recorder.resumed(
+        {
+            "step": core.state.version,
+            "checkpoint": latest.name,
+            "dropped_residual_norm": norms,
+            "dropped": "worker residuals (last reported norms) and worker generators; new "
+            "workers start with e = 0 and batches keyed by the start version",
+        }
+    )
+    if any(norms):
+        logger.warning(
+            "resume drops the residuals the workers held at update %d (norms %s)",
+            core.state.version,
+            ", ".join(f"{n:.3g}" for n in norms),
+        )
 
 
 def _dispatch(core: ServerCore, item: Inbound, reported: dict[int, list[float]]) -> Replies:
@@ -81,7 +112,8 @@ def _dispatch(core: ServerCore, item: Inbound, reported: dict[int, list[float]])
         residual_norm, loss = frame.meta
         return core.push(w, frame.msg, frame.version, loss, residual_norm, frame.nbytes)
     if frame.kind == "FLUSH":
-        reported[w] = list(frame.meta)  # (pushes sent, gradients skipped as non-finite)
+        # (pushes sent, gradients skipped as non-finite): counts, or None when not a count
+        reported[w] = [v if math.isfinite(v) and v >= 0 else None for v in frame.meta]
         return core.flush(w, frame.msg, frame.version, frame.nbytes)
     return core.drop(w, f"a worker may not send {frame.kind}")
 
@@ -96,6 +128,10 @@ def _send_all(core: ServerCore, endpoint: PSEndpoint, replies: Replies) -> None:
             endpoint.send(w + 1, reply.kind, reply.version, reply.msg, meta)
         except RuntimeError as err:
             queue.extend(core.lose(w, f"lost: {str(err).splitlines()[0]}"))
+
+
+def _count(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def serve(
@@ -120,6 +156,7 @@ def serve(
     while not core.done:
         item = inbox.next(cfg.timeout_s)  # (1)
         _send_all(core, endpoint, _dispatch(core, item, reported))
+        _send_all(core, endpoint, core.watch())  # no new version for timeout_s: halt
     stuck = inbox.join(THREAD_JOIN_S)
     if stuck:
         logger.warning("receiving threads of workers %s did not end", stuck)
@@ -130,9 +167,9 @@ def serve(
         workers=cfg.workers,
         backend=dist.get_backend(),
         pushes_sent_reported_per_worker=[
-            int(reported[w][0]) if w in reported else None for w in range(cfg.workers)
+            _count(reported.get(w, [None])[0]) for w in range(cfg.workers)
         ],
-        skipped_nonfinite=sum(int(v[1]) for v in reported.values()),
+        skipped_nonfinite=sum(_count(v[1]) or 0 for v in reported.values()),
     )
     if core.run_dir is not None:
         core.run_dir.close()

@@ -11,6 +11,12 @@ simulator's workers (:mod:`sparsgd.sim.worker_sim`, events in a queue) drive the
     flush(w, e, t_w)           -> apply the worker's last residual, answer DONE, retire w  # (3)
     lose(w, why) / drop(w, why) -> a dead worker (or one whose stream broke) leaves the
                                   run; the others go on                                  # (4)
+    halt(why)                  -> end the run early: every later pull gets STOP           # (5)
+
+Liveness (5): the run is halted, with the reason in log.jsonl and summary.json (``halted``),
+after ``cfg.stall_pushes`` refused pushes in a row (non-finite or too large: every worker has
+diverged) or, on the real server (:meth:`ServerCore.watch`), when the version has not moved
+for ``cfg.timeout_s`` seconds (workers that only skip non-finite gradients push nothing).
 
 Each call returns the replies to send now, as ``(worker, Reply)`` pairs: a push can release
 other workers' pulls that SSP held. The run is over when every worker is retired.
@@ -71,10 +77,13 @@ class ServerCore:
         self.holding: dict[int, int] = {}  # worker -> version of the copy it holds
         self.retired: set[int] = set()
         self.auto_checkpoint = True  # the simulator checkpoints between events itself
+        self.halted: str | None = None  # (5) why the run was ended early
+        self.refused_in_row = 0  # non-finite / too-large pushes since the last applied one
+        self.advanced_at = now()  # when the version last moved (or the run started)
 
     @property
     def stopping(self) -> bool:
-        return self.state.version >= self.cfg.steps
+        return self.state.version >= self.cfg.steps or self.halted is not None
 
     @property
     def done(self) -> bool:
@@ -122,13 +131,17 @@ class ServerCore:
         ``x_pulled``: the model the gradient was taken on, when the caller has it (the
         drawn-staleness simulator); by default the copy the server kept at ``pull``.
         """
-        self.recorder.received(worker, nbytes, residual_norm)
+        self.recorder.received(worker, nbytes)
         self.recorder.counts["pushes"][worker] += 1
         try:
+            self.state.check_report(loss, residual_norm)
             app = self.state.push(msg, version, worker, x_pulled=x_pulled)
         except RejectedPush as err:
             logger.warning("worker %d: %s", worker, err)
+            self._refused(err)
             return self._release()
+        self.recorder.reported(worker, residual_norm)  # the norm, once it is known good
+        self.refused_in_row, self.advanced_at = 0, self.now()
         self.recorder.applied(app, worker, loss, self.now(), flush=False)
         self._on_schedule()
         return self._release()
@@ -161,6 +174,35 @@ class ServerCore:
         self.recorder.counts["pushes"][worker] += 1
         stop = self._reply(worker, Reply("STOP", self.state.version))
         return [(worker, stop), *self.lose(worker, f"malformed: {reason}")]
+
+    def _refused(self, err: RejectedPush) -> None:
+        """(5) Count refusals in a row that mean divergence; halt after ``stall_pushes``."""
+        if err.reason not in ("non_finite", "too_large"):
+            return
+        self.refused_in_row += 1
+        if self.refused_in_row >= self.cfg.stall_pushes and self.halted is None:
+            self.halt(
+                f"{self.refused_in_row} pushes in a row refused as non-finite or too large "
+                f"(--stall-pushes {self.cfg.stall_pushes}); the workers have diverged"
+            )
+
+    def halt(self, reason: str) -> Replies:
+        """(5) End the run at the current version: held pulls and later ones get STOP."""
+        if self.halted is None:
+            self.halted = reason
+            logger.error("run halted at update %d: %s", self.state.version, reason)
+            self.recorder.halted(self.state.version, self.now(), reason)
+        return self._release()
+
+    def watch(self) -> Replies:
+        """(5) Halt when the version has not moved for ``cfg.timeout_s`` (real server)."""
+        idle = self.now() - self.advanced_at
+        if self.halted is None and not self.stopping and idle > self.cfg.timeout_s:
+            return self.halt(
+                f"no new model version for {idle:.0f} s (--timeout {self.cfg.timeout_s:g}); "
+                "the workers send nothing that can be applied (diverged, or all held)"
+            )
+        return []
 
     def reopen(self) -> None:
         """Every retired worker takes part again (a finished run resumed with more steps)."""

@@ -13,9 +13,12 @@ arrival order (docs/algorithms.md, staleness policies; :mod:`sparsgd.asynchronou
     histogram[tau] += 1 ;  c_w += 1                                 # (7) statistics, SSP clock
 
 Refused: a push that is malformed (not a message, wrong length, indices out of range or not
-ascending, NaN/Inf values), claims a version from the future, or differs from the version the
-server gave that worker. The real server and the simulator both call :meth:`ServerState.push`,
-so the same (push, tau) gives the same update in both.
+ascending, NaN/Inf values), is absurdly large (an entry with ``|c_i| > max_push``; runs
+built from a config use ``--max-push``, default :data:`MAX_PUSH`), claims a version from the
+future, or differs from the version the server gave that worker. The numbers a worker reports
+beside it (its loss and residual norm) must be finite, the norm >= 0
+(:meth:`ServerState.check_report`). The real server and the simulator both call
+:meth:`ServerState.push`, so the same (push, tau) gives the same update in both.
 
 Bounded staleness (SSP, Ho et al., NIPS 2013) is the policy's ``bound`` S: worker w may pull
 only while ``c_w - min over live workers v of c_v <= S``. Workers that died or finished leave
@@ -27,6 +30,7 @@ bits, so "what changed since version v" is ``{i : last_changed[i] > v}``, exact 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +41,17 @@ from sparsgd.asynchronous.policies import Policy
 from sparsgd.asynchronous.spec import check_nonneg
 from sparsgd.compress.message import SparseMessage
 
-__all__ = ["REJECT_REASONS", "Applied", "RejectedPush", "ServerState"]
+__all__ = ["MAX_PUSH", "REJECT_REASONS", "Applied", "RejectedPush", "ServerState"]
+
+# Default bound on one pushed entry |c_i|: gradients (with their error-feedback residual) of
+# the bundled models stay below 1e3; six orders of magnitude above that is no gradient but a
+# diverged or broken worker, and applying it would wreck x for every worker.
+MAX_PUSH = 1e6
 
 REJECT_REASONS = (
     "malformed",  # not a message, wrong length, bad indices, a broken header
-    "non_finite",  # NaN / Inf in the values, or a step that overflows
+    "non_finite",  # NaN / Inf in the values, loss or residual norm, or a step that overflows
+    "too_large",  # an entry with |c_i| > max_push
     "future_version",  # t_w > t
     "version_mismatch",  # t_w is not the version this worker pulled (or it pulled nothing)
 )
@@ -75,6 +85,7 @@ class ServerState:
         momentum: float = 0.0,
         track_changes: bool = False,
         workers: int = 1,
+        max_push: float | None = None,
     ) -> None:
         if x0.dim() != 1 or not x0.is_floating_point() or x0.numel() == 0:
             raise ValueError(f"x0 must be a non-empty flat float tensor; got {tuple(x0.shape)}")
@@ -83,7 +94,12 @@ class ServerState:
             raise ValueError(f"server momentum must be in [0, 1); got {momentum}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be an integer >= 1; got {workers!r}")
+        if max_push is not None and not (
+            isinstance(max_push, (int, float)) and 0 < max_push < float("inf")
+        ):
+            raise ValueError(f"max_push must be a finite number > 0 or None; got {max_push!r}")
         self.policy, self.workers = policy, workers
+        self.max_push = None if max_push is None else float(max_push)  # None: no bound
         self.x = x0.detach().clone()  # (d,)
         self.version = 0
         self.u = torch.zeros_like(self.x) if self.momentum > 0 else None  # (d,) velocity
@@ -240,6 +256,21 @@ class ServerState:
             )
         if not bool(torch.isfinite(msg.values).all()):
             raise self.reject("non_finite", "values hold NaN or Inf")
+        largest = float(msg.values.abs().max()) if msg.nnz else 0.0
+        if self.max_push is not None and largest > self.max_push:
+            raise self.reject(
+                "too_large", f"an entry of magnitude {largest:.3g} > max_push {self.max_push:g}"
+            )
+
+    def check_report(self, loss: Any, residual_norm: Any) -> None:
+        """Step (1) for the numbers beside a push: a finite loss, a finite norm >= 0."""
+        for name, value in (("loss", loss), ("residual norm", residual_norm)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.reject("malformed", f"{name} must be a number; got {value!r}")
+            if not math.isfinite(value):
+                raise self.reject("non_finite", f"{name} is {value}")
+        if residual_norm < 0:
+            raise self.reject("malformed", f"residual norm must be >= 0; got {residual_norm}")
 
     def _step(self, d: Tensor, rate: float) -> tuple[Tensor, Tensor | None]:
         """New ``(x, u)`` of step (3), without touching the current ones.

@@ -9,7 +9,8 @@ source of the option's name, type, default, help and valid values:
 Metadata keys: ``help`` (required), ``group`` (argparse group title), ``flag`` (the option
 string when it is not ``--`` + name with ``-`` for ``_``, e.g. ``--timeout`` for ``timeout_s``
 or ``--no-progress`` for a switch that is on by default), ``metavar``, ``choices`` (names listed
-in the help) and ``sync_only`` (a synchronous-only setting, refused by ``--mode async | sim``).
+in the help), ``sync_only`` (a synchronous-only setting, refused by ``--mode async | sim``)
+and ``modes`` (the modes an option applies to; ``sparsgd train`` refuses it with the others).
 
 (1) the flag: ``metadata["flag"]``, else ``--`` + the name with ``_`` -> ``-``;
 (2) the kind, from the annotation (``X | None`` counts as ``X``): ``bool`` -> a switch that

@@ -155,6 +155,7 @@ def run(args: argparse.Namespace, placement: LaunchOptions | None = None) -> int
     if args.mode != "sync":
         return int(train_async.run(args) or 0)
     try:
+        train_async.refuse_other_modes(args)
         if args.tensorboard:
             require_tensorboard()
         if args.resume is not None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from sparsgd.asynchronous.config import AsyncConfig
+from sparsgd.asynchronous.config import MODES, AsyncConfig
 from sparsgd.asynchronous.real_run import run_async
 from sparsgd.asynchronous.spec import describe_kinds
 from sparsgd.asynchronous.speed import TIME_DISTRIBUTIONS
@@ -42,7 +42,7 @@ from sparsgd.sim.staleness import STALENESS_DISTRIBUTIONS
 from sparsgd.sync.config import SyncConfig
 from sparsgd.worker.problem import Problem
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "refuse_other_modes", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,16 +55,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, AsyncConfig, notes=notes)
 
 
-def _refuse_sync_only(args: argparse.Namespace) -> None:
-    """SyncConfig options marked ``sync_only`` must keep their default here."""
-    used = [
-        flag_of(f)
-        for f in option_fields(SyncConfig)
-        if f.metadata.get("sync_only") and getattr(args, f.name, f.default) != f.default
-    ]
-    if used:
+def _modes_of(f: Any) -> tuple[str, ...]:
+    """The modes an option applies to: metadata ``modes``; ``sync_only``: sync; else all."""
+    if "modes" in f.metadata:
+        return tuple(f.metadata["modes"])
+    return ("sync",) if f.metadata.get("sync_only") else ("sync", *MODES)
+
+
+def refuse_other_modes(args: argparse.Namespace) -> None:
+    """Every option given that does not apply to ``args.mode`` is refused, before anything starts.
+
+    An option is given when its value differs from its field's default; the message names the
+    options, the modes they belong to and the mode asked for.
+    """
+    by_modes: dict[tuple[str, ...], list[str]] = {}
+    for cls in (SyncConfig, AsyncConfig):
+        for f in option_fields(cls):
+            given = getattr(args, f.name, f.default) != f.default
+            if given and args.mode not in _modes_of(f):
+                by_modes.setdefault(_modes_of(f), []).append(flag_of(f))
+    if by_modes:
+        modes, flags = next(iter(by_modes.items()))
         raise ValueError(
-            f"{', '.join(used)} apply to --mode sync only; got them with --mode {args.mode}"
+            f"{', '.join(flags)} apply to --mode {' | '.join(modes)} only; "
+            f"got them with --mode {args.mode}"
         )
 
 
@@ -109,16 +123,31 @@ def _config(args: argparse.Namespace, problem: Problem) -> AsyncConfig:
 
 
 def _resumed(args: argparse.Namespace) -> tuple[AsyncConfig, Problem]:
-    """The config of the run in ``--resume DIR``; ``--steps`` may extend it."""
+    """The config of the run in ``--resume DIR``; ``--steps`` may extend it.
+
+    Refused, naming the mode and the version the run stands at: another mode's folder, a
+    folder without a checkpoint, a finished run that ``--steps`` does not extend.
+    """
     with RunDir(args.resume, resume=True) as run_dir:
         record = run_dir.read_config()
-    if record.get("mode") != args.mode:
+        version = run_dir.latest_step()
+    mode = record.get("mode", "sync")
+    if mode != args.mode:
         raise ValueError(
-            f"{args.resume} holds a --mode {record.get('mode')} run; got --mode {args.mode}"
+            f"{args.resume} holds a --mode {mode} run; got --mode {args.mode} "
+            f"(resume it with --mode {mode} --resume {args.resume})"
         )
+    if version is None:
+        raise RunDirError(f"cannot resume {args.resume} (--mode {mode}): it holds no checkpoint")
     cfg = AsyncConfig.from_record(record)
     if args.steps is not None:
         cfg = AsyncConfig.from_record({**cfg.to_record(), "steps": int(args.steps)})
+    if cfg.steps <= version:
+        raise RunDirError(
+            f"the --mode {mode} run in {args.resume} already finished: its last checkpoint is "
+            f"at version {version} (--steps {cfg.steps}); pass --steps N with N > {version} "
+            "to continue it"
+        )
     return cfg, Problem.from_record(record["problem"])
 
 
@@ -165,6 +194,8 @@ def _print_summary(s: dict[str, Any], cfg: AsyncConfig, out: str) -> None:
             f"worker {death['worker']} lost at update {death['step']} ({death['reason']}); "
             f"its residual held norm {death['residual_norm']:.4g}"
         )
+    if s.get("halted"):
+        print(f"the server ended the run at update {s['halted']['step']}: {s['halted']['reason']}")
     print(f"run folder: {out} (config.json, log.jsonl, summary.json, checkpoints/)")
     print("\n".join(closing_lines(s)))
 
@@ -174,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("sparsgd").setLevel(logging.INFO)
     try:
-        _refuse_sync_only(args)
+        refuse_other_modes(args)
         if args.tensorboard:
             require_tensorboard()  # before any process starts or folder is made
         if args.resume is not None:

@@ -5,6 +5,7 @@
     DIR/summary.json         the final numbers (atomic write, rewritten at the end)
     DIR/checkpoints/step-<step, 10 digits>.pt   the last ``keep_checkpoints`` checkpoints
     DIR/tensorboard/         optional TensorBoard events
+    DIR/.lock                the PID of the process that writes the run (sparsgd.runs.lock)
 
 Rules: a fresh run refuses a folder that already holds files (``resume=True`` continues the run
 in it, ``overwrite=True`` deletes the files above, and only those, first); every record is
@@ -26,7 +27,14 @@ import torch
 from sparsgd.runs.atomic import atomic_write_text, atomic_write_with
 from sparsgd.runs.records import check_record, dumps_record
 
-__all__ = ["CHECKPOINT_PATTERN", "RUN_FILES", "RunDir", "RunDirError", "load_checkpoint"]
+__all__ = [
+    "CHECKPOINT_PATTERN",
+    "LOCK_FILE",
+    "RUN_FILES",
+    "RunDir",
+    "RunDirError",
+    "load_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 RUN_FILES = (CONFIG, LOG, SUMMARY, CHECKPOINTS, TENSORBOARD)
 CHECKPOINT_PATTERN = "step-*.pt"
+LOCK_FILE = ".lock"  # the writer's lock (sparsgd.runs.lock); not a run file
 
 
 class RunDirError(RuntimeError):
@@ -91,7 +100,7 @@ class RunDir:
     def _open_fresh(self, overwrite: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise RunDirError(f"run folder {self.path} exists and is not a directory")
-        if self.path.is_dir() and any(self.path.iterdir()):
+        if self.path.is_dir() and any(p.name != LOCK_FILE for p in self.path.iterdir()):
             if not overwrite:
                 raise RunDirError(
                     f"run folder {self.path} is not empty; pass --resume to continue that run "
@@ -184,6 +193,31 @@ class RunDir:
         """The checkpoint of the highest step, or ``None`` when there is none."""
         found = self.checkpoints()
         return found[-1] if found else None
+
+    def latest_step(self) -> int | None:
+        """The step of :meth:`latest_checkpoint` (read from its name), or ``None``."""
+        latest = self.latest_checkpoint()
+        return None if latest is None else int(latest.stem.removeprefix("step-"))
+
+    def load_latest_checkpoint(self) -> tuple[Path, dict[str, Any]]:
+        """The newest checkpoint that can be read, and its state.
+
+        A newer file that cannot be read (truncated, corrupt) is skipped with a warning naming
+        it, and left in place for inspection; the next older one is tried. Raises
+        :class:`RunDirError` naming every unreadable file when none can be read.
+        """
+        problems: list[str] = []
+        for path in reversed(self.checkpoints()):
+            try:
+                return path, load_checkpoint(path)
+            except RunDirError as err:
+                problems.append(str(err))
+                logger.warning("%s; falling back to the newest older checkpoint", err)
+        if not problems:
+            raise RunDirError(f"cannot resume {self.path}: it holds no checkpoint")
+        raise RunDirError(
+            f"cannot resume {self.path}: no checkpoint can be read; " + "; ".join(problems)
+        )
 
     @property
     def tensorboard_dir(self) -> Path:

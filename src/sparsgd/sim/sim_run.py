@@ -24,7 +24,7 @@ from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
 from sparsgd.data import DatasetBundle
-from sparsgd.runs import RunDir, RunDirError, complete_summary, completed, load_checkpoint
+from sparsgd.runs import RunDir, RunDirError, RunLock, complete_summary, completed
 from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
 from sparsgd.sim.network_clock import parse_network
 from sparsgd.sim.staleness import make_staleness
@@ -90,10 +90,7 @@ def build_simulation(
 
 
 def _resume(core: ServerCore, sim: Simulation, run_dir: RunDir) -> None:
-    latest = run_dir.latest_checkpoint()
-    if latest is None:
-        raise RunDirError(f"cannot resume {run_dir.path}: it holds no checkpoint")
-    checkpoint = load_checkpoint(latest)
+    latest, checkpoint = run_dir.load_latest_checkpoint()  # falls back past damaged files
     if checkpoint.get("sim") is None:
         raise RunDirError(f"checkpoint {latest} was not written by the simulator")
     core.load_state_dict(checkpoint, workers_restart=False)
@@ -117,6 +114,23 @@ def run_simulation(
         raise ValueError("resume needs the run folder (out); got None")
     _parse_specs(cfg)  # a bad spec, data set or model fails before the run folder is made
     bundle = problem.check(1 if cfg.staleness is not None else cfg.workers)
+    lock = None if out is None else RunLock(out).acquire()  # one writer per run folder
+    try:
+        return _simulate(cfg, problem, out, resume, overwrite, bundle, entered)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _simulate(
+    cfg: AsyncConfig,
+    problem: Problem,
+    out: str | Path | None,
+    resume: bool,
+    overwrite: bool,
+    bundle: DatasetBundle,
+    entered: float,
+) -> dict[str, Any]:
     run_dir = None if out is None else RunDir(out, resume=resume, overwrite=overwrite)
     core, sim = build_simulation(cfg, problem, run_dir, bundle)
     if resume and run_dir is not None:

@@ -17,8 +17,9 @@ One file per checkpoint, written by rank 0 (``runs.RunDir.save_checkpoint``):
 
 The parameters and the optimizer's momentum buffers are identical on every rank (the update
 is the same everywhere), so rank 0's copies stand for all. Rank 0 gathers the per-rank states
-(``gather_object``) and, when resuming, reads the file and hands every rank its own
-(``scatter_object_list``): no shared file system is needed between machines.
+and, when resuming, reads the file and hands every rank its own: no shared file system is
+needed between machines. The states travel as JSON and tensor bytes
+(:mod:`sparsgd.sync.state_wire`), never as pickles.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.distributed as dist
 
 from sparsgd.sync.build import Parts
 from sparsgd.sync.report import Tally
+from sparsgd.sync.state_wire import broadcast_state, gather_state, scatter_state
 
 __all__ = ["FORMAT", "collect_checkpoint", "restore_checkpoint"]
 
@@ -69,8 +71,7 @@ def collect_checkpoint(
     """Gather every rank's state; the whole checkpoint on rank 0, ``None`` elsewhere."""
     mine = _rank_state(parts, tallies)
     rank, world = dist.get_rank(), dist.get_world_size()
-    gathered: list[Any] | None = [None] * world if rank == 0 else None
-    dist.gather_object(mine, gathered, dst=0)
+    gathered = gather_state(mine, 0, _device(parts))
     if rank != 0:
         return None
     shared = {
@@ -92,18 +93,22 @@ def restore_checkpoint(
 ) -> tuple[int, dict[str, Any]]:
     """Load rank 0's ``checkpoint`` into every rank; returns ``(step, shared extras)``."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    header: list[Any] = [None]
+    header = None
     if rank == 0:
         _check_format(checkpoint, world)
         shared = {k: v for k, v in checkpoint["shared"].items() if k not in ("optimizer",)}
-        header = [(checkpoint["step"], shared, checkpoint["shared"]["optimizer"])]
-    dist.broadcast_object_list(header, src=0)  # same params and optimizer state everywhere
-    step, shared, optimizer_state = header[0]
-    mine: list[Any] = [None]
-    dist.scatter_object_list(mine, checkpoint["ranks"] if rank == 0 else None, src=0)
-    _load_rank(parts, shared["model"], optimizer_state, mine[0], tallies)
+        header = (checkpoint["step"], shared, checkpoint["shared"]["optimizer"])
+    # same params and optimizer state everywhere, then each rank's own state
+    step, shared, optimizer_state = broadcast_state(header, 0, _device(parts))
+    mine = scatter_state(checkpoint["ranks"] if rank == 0 else None, 0, _device(parts))
+    _load_rank(parts, shared["model"], optimizer_state, mine, tallies)
     extras = {k: v for k, v in shared.items() if k != "model"}
     return int(step), extras
+
+
+def _device(parts: Parts) -> torch.device:
+    """The collectives' device: the model's (CPU for gloo, the rank's GPU for NCCL)."""
+    return next(parts.model.parameters()).device
 
 
 def _check_format(checkpoint: dict[str, Any] | None, world: int) -> None:

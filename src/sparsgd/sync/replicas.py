@@ -47,8 +47,11 @@ def parameter_digest(model: nn.Module) -> str:
 def check_replicas(model: nn.Module, step: int) -> str:
     """All-gather the digests; raise :class:`ReplicaMismatch` on every rank when they differ."""
     mine = parameter_digest(model)
-    digests: list[str | None] = [None] * dist.get_world_size()
-    dist.all_gather_object(digests, mine)
+    device = next(model.parameters()).device
+    raw = torch.tensor(list(bytes.fromhex(mine)), dtype=torch.uint8, device=device)  # (32,)
+    rows = [torch.empty_like(raw) for _ in range(dist.get_world_size())]
+    dist.all_gather(rows, raw)  # bytes, not pickled objects
+    digests = [bytes(r.cpu().tolist()).hex() for r in rows]
     if len(set(digests)) > 1:
         raise ReplicaMismatch(
             f"parameters differ between ranks after step {step}: digests by rank "

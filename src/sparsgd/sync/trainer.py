@@ -31,11 +31,11 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from sparsgd.comm.launch import WorkerContext
-from sparsgd.runs import RunDir, load_checkpoint
+from sparsgd.runs import RunDir
 from sparsgd.runs.tensorboard import TensorBoardLog
 from sparsgd.sync.build import Parts, build_parts
 from sparsgd.sync.checkpoint import collect_checkpoint, restore_checkpoint
-from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.config import SyncConfig, config_from_dict
 from sparsgd.sync.replicas import broadcast_buffers_, check_replicas
 from sparsgd.sync.report import (
     Tally,
@@ -45,6 +45,7 @@ from sparsgd.sync.report import (
     tally_record,
     totals_record,
 )
+from sparsgd.sync.state_wire import broadcast_state
 from sparsgd.worker.seeds import derive_seed
 from sparsgd.worker.user_problem import UserProblem
 
@@ -66,9 +67,11 @@ class TrainJob:
 def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
     """Entry point of every rank (started by ``comm.launch`` or by torchrun)."""
     started = time.perf_counter()
-    shared: list[Any] = [job if ctx.rank == 0 else None]
-    dist.broadcast_object_list(shared, src=0)  # rank 0's config is the run's config
-    job = shared[0]
+    # rank 0's config is the run's config; it travels as JSON, never as a pickle
+    sent = {"config": job.config.to_dict(), "resume": job.resume} if ctx.rank == 0 else None
+    shared = broadcast_state(sent, 0, ctx.device)
+    # the user's own model and data (sparsgd.api) reach every spawned rank in its job file
+    job = TrainJob(config_from_dict(shared["config"]), bool(shared["resume"]), job.problem)
     torch.manual_seed(derive_seed(job.config.seed, "torch", ctx.rank))  # dropout draws here
     parts = build_parts(job.config, ctx, job.problem)
     run = RunDir(job.config.out, resume=True) if ctx.rank == 0 else None
@@ -234,10 +237,7 @@ class Trainer:
     def _resume(self) -> None:
         checkpoint = None
         if self.run is not None:
-            path = self.run.latest_checkpoint()
-            if path is None:
-                raise ValueError(f"cannot resume {self.run.path}: it holds no checkpoint yet")
-            checkpoint = load_checkpoint(path)
+            _, checkpoint = self.run.load_latest_checkpoint()  # falls back past damaged files
         self.step, extra = restore_checkpoint(self.p, checkpoint, self.tallies)
         self.wall_before = float(extra["wall_seconds"])
         self.metrics = dict(extra["metrics"])
