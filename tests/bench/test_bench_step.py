@@ -31,7 +31,7 @@ def test_two_ranks_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_unknown_model_is_named() -> None:
-    with pytest.raises(ValueError, match="model must be one of .*; got 'vgg'"):
+    with pytest.raises(ValueError, match=r"model must be one of .*; got 'vgg'"):
         measure_step("vgg", ["gtopk"], 0.01, 2, 1)
 
 
