@@ -109,9 +109,10 @@ def _exact_small(x: Tensor, k: int, scratch: Scratch) -> Tensor:
         return torch.arange(d, device=x.device)
     magnitudes = torch.abs(x.detach(), out=scratch.take("magnitudes", d, x.dtype, x.device))
     values, positions = torch.topk(magnitudes, k + 1, sorted=True)  # descending, NaN first
-    if not bool(torch.isfinite(values[0])):
+    largest, kth, next_ = values[[0, k - 1, k]].tolist()  # one read back, not three
+    if not math.isfinite(largest):
         check_finite(x, "x")  # raises
-    if bool(values[k - 1] > values[k]):
+    if kth > next_:
         return torch.sort(positions[:k]).values
     return _exact_over_all(x, k, scratch)
 
