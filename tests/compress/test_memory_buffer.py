@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from sparsgd.compress.memory import ResidualMemory
+from sparsgd.compress.momentum import DGCMemory
 from sparsgd.compress.registry import make_compressor
 
+DGC_ATOL = 1e-6  # float32 rounding of one step's sums of |values| below about 10
 SUM_ATOL = 1e-4  # float32 rounding of 5 steps of |p| ~ 3 at d = 1000, summed in float64
 
 
@@ -50,3 +52,24 @@ def test_wider_gradient_gets_its_own_p() -> None:
     g = torch.randn(10, dtype=torch.float64)
     p = memory.compensate(g)
     assert p.dtype == torch.float64 and torch.equal(p, g)
+
+
+def test_dgc_buffers_swap_and_keep_the_invariant() -> None:
+    """new v + sent == old v + (m old u + g), with p edited in place into the residual."""
+    d, m = 500, 0.9
+    memory = DGCMemory(d, momentum=m)
+    compressor = make_compressor("topk")
+    g = torch.Generator().manual_seed(1)
+    pointers = set()
+    for _ in range(4):
+        grad = torch.randn(d, generator=g)
+        old_u, old_v = memory.u.clone(), memory.v.clone()
+        p = memory.compensate(grad)
+        pointers.add(p.data_ptr())
+        msg = compressor.compress(p, 0.02)
+        sent = msg.to_dense(torch.float32)
+        memory.update_(msg.subtract_from_(p), msg.indices.long())
+        gap = (memory.v + sent) - (old_v + (m * old_u + grad))
+        assert float(gap.abs().max()) <= DGC_ATOL
+        assert torch.all(memory.u[msg.indices.long()] == 0)
+    assert len(pointers) <= 2  # p lives in one of two buffers that trade places with v
