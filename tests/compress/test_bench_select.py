@@ -18,10 +18,19 @@ def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(capsys.readouterr().out)
     assert [r["method"] for r in rows] == ["torch.topk", "topk", "sampled", "randomk"]
     for row in rows:
-        assert set(row) == {"method", "median_ms", "achieved_density", "speedup_vs_torch_topk"}
-        assert row["median_ms"] > 0
-        base = rows[0]["median_ms"]
-        assert row["speedup_vs_torch_topk"] == pytest.approx(base / row["median_ms"])
+        assert set(row) == {
+            "method",
+            "ms",
+            "floor_ms",
+            "x_floor",
+            "achieved_density",
+            "speedup_vs_torch_topk",
+        }
+        assert row["ms"] > 0 and row["floor_ms"] > 0
+        assert row["floor_ms"] == rows[0]["floor_ms"]  # one floor, measured in the same rounds
+        assert row["x_floor"] == pytest.approx(row["ms"] / row["floor_ms"])
+        base = rows[0]["ms"]
+        assert row["speedup_vs_torch_topk"] == pytest.approx(base / row["ms"])
     exact = {r["method"]: r["achieved_density"] for r in rows}
     assert exact["torch.topk"] == exact["topk"] == exact["randomk"] == 0.01
     assert 0 < exact["sampled"] <= 0.013  # at most tolerance (1.3) times the target
@@ -37,7 +46,7 @@ def test_threads_restored(capsys: pytest.CaptureFixture[str]) -> None:
 def test_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "select", "--numel", "1000", "--density", "0.1", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    for method in ("torch.topk", "topk", "sampled", "randomk", "speed-up"):
+    for method in ("torch.topk", "topk", "sampled", "randomk", "speed-up", "x floor"):
         assert method in out
 
 

@@ -94,7 +94,7 @@ class GradientWorker:
             self.skipped_nonfinite += 1
             return None
         msg = self.compressor.compress(p, self.density)  # (4)
-        residual = p - msg.to_dense(p.dtype)
+        residual = msg.subtract_from_(p)  # in place: p is this step's (memory-owned) buffer
         self.memory.update_(residual, msg.indices.long())  # (5)
         self.steps += 1
         norm = float(residual.norm()) if self.keeps_residual else 0.0

@@ -2,19 +2,19 @@
 
 For a Gaussian vector x of --numel entries (fixed seed) and k = max(1, floor(density numel)):
 
+    floor        x.sum()                              one read pass of x: the memory floor
     torch.topk   torch.topk(x.abs(), k)               the baseline (exact, no tie rule)
     topk         make_compressor("topk").compress      exact top-k, ties to the lower index
     sampled      make_compressor("sampled")             DGC-style approximate top-k
     randomk      make_compressor("randomk")             k uniform random coordinates
 
 Each compressor call includes building the message (int32 indices, float32 values). Every
-method runs once untimed, then --repeats timed runs; the table gives the median, the achieved
-density and the speed-up median(torch.topk) / median(method), all measured in this one run.
+method runs once untimed; then each of --repeats rounds times the floor and every method once,
+in turn. The table gives the median ms, x floor (ms / median floor ms of the same rounds), the
+achieved density and the speed-up median(torch.topk) / median(method), all measured in this one
+run; --json rows carry ms, floor_ms, x_floor, achieved_density and speedup_vs_torch_topk.
 --threads sets torch's intra-op threads (default 1, what the project's launchers give each
-worker process). torch.topk on a 1-D tensor uses one thread whatever the setting; the fast
-selections run a few dozen smaller operations, and with 2 threads on a machine whose cores are
-also busy with other processes each of them can wait for a descheduled thread, so their times
-then depend mostly on the other load (see docs/compression.md). The measuring code is
+worker process). The measuring code is
 :mod:`sparsgd.bench.select`; this module parses the options and prints the table.
 """
 
@@ -91,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(
         f"numel={args.numel} density={args.density} repeats={args.repeats} threads={args.threads}"
+        f" floor (x.sum) {rows[0]['floor_ms']:.2f} ms"
     )
-    print(f"{'method':<12} {'median ms':>10} {'density':>10} {'speed-up':>9}")
+    print(f"{'method':<12} {'median ms':>10} {'x floor':>8} {'density':>10} {'speed-up':>9}")
     for row in rows:
         print(
-            f"{row['method']:<12} {row['median_ms']:>10.2f} {row['achieved_density']:>10.5f} "
-            f"{row['speedup_vs_torch_topk']:>8.2f}x"
+            f"{row['method']:<12} {row['ms']:>10.2f} {row['x_floor']:>7.1f}x "
+            f"{row['achieved_density']:>10.5f} {row['speedup_vs_torch_topk']:>8.2f}x"
         )
     return 0

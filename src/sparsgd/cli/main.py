@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str | dict[str, str]] = {
     "bench": {
         "select": "sparsgd.cli.bench_select",
         "comm": "sparsgd.cli.bench_comm",
+        "step": "sparsgd.cli.bench_step",
     },
     "experiment": {
         "list": "sparsgd.cli.experiment_list",

@@ -6,7 +6,14 @@ The Memory protocol (docs/architecture.md) splits one step of docs/algorithms.md
     ... c = C(p); residual = p - c ...  # the compressor / collective, outside the memory
     memory.update_(residual, sent)      # (2) none: forget ; residual: e <- residual
 
-so that sum(new e) + sent == old e + g: nothing computed is lost. DGC momentum correction
+so that sum(new e) + sent == old e + g: nothing computed is lost.
+
+Buffers: ``ResidualMemory.compensate`` writes ``p`` into a ``(numel,)`` buffer the memory owns
+and returns it, so a step allocates nothing of the model's size. The caller may read and change
+that ``p`` until its ``update_``; the next ``compensate`` overwrites it, so nobody keeps it
+across steps (sync/step.py and the async gradient worker use it within one step only). If the
+residual handed to ``update_`` is that same buffer (the caller zeroed the sent entries in
+place), ``e`` and the buffer swap roles: no copy at all. DGC momentum correction
 (``dgc``) is in :mod:`sparsgd.compress.momentum`. Non-finite policy: ``compensate`` raises
 NonFiniteError for a NaN/Inf gradient before touching any state, and ``update_`` refuses a
 non-finite residual (or a non-finite saved state), so nothing non-finite ever enters a memory.
@@ -82,18 +89,25 @@ class ResidualMemory:
     def __init__(self, numel: int, dtype: torch.dtype = torch.float32) -> None:
         self.numel = check_positive_int(numel, "numel")
         self.e = torch.zeros(self.numel, dtype=dtype)  # (numel,) residual e
+        self._p = torch.empty_like(self.e)  # (numel,) p = e + g, handed out by compensate
 
     def compensate(self, g: Tensor) -> Tensor:
+        """``p = e + g`` in the memory's own buffer: valid until the next compensate."""
         check_numel(g, self.numel, "g")
         check_finite(g, "gradient")  # before any state is read or written
-        self.e = self.e.to(g.device)
-        return self.e + g  # (1)
+        self.e, self._p = self.e.to(g.device), self._p.to(g.device)
+        if torch.result_type(self.e, g) != self._p.dtype:
+            return self.e + g  # (1) a wider g (e.g. float64): a fresh p of its dtype
+        return torch.add(self.e, g.detach(), out=self._p)  # (1)
 
     def update_(self, residual: Tensor, sent: Tensor) -> None:
         check_numel(residual, self.numel, "residual")
         check_indices(sent, self.numel, "sent")
         check_finite(residual, "residual")
-        self.e.copy_(residual.detach())  # (2)
+        if _same_buffer(residual, self._p):
+            self.e, self._p = self._p, self.e  # (2) the caller edited p in place: no copy
+        else:
+            self.e.copy_(residual.detach())  # (2)
 
     def state_dict(self) -> dict[str, Any]:
         return {"e": self.e.detach().cpu().clone()}
@@ -103,6 +117,17 @@ class ResidualMemory:
         check_numel(state["e"], self.numel, "state['e']")
         check_finite(state["e"], "state['e']")  # a damaged checkpoint must not seed e
         self.e = state["e"].to(self.e.dtype).clone()
+        self._p = torch.empty_like(self.e)
+
+
+def _same_buffer(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` is exactly the whole of ``b`` (same memory, shape and dtype)."""
+    return (
+        a.data_ptr() == b.data_ptr()
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.stride() == b.stride()
+    )
 
 
 MEMORIES: dict[str, type] = {

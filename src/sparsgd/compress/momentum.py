@@ -13,6 +13,11 @@ that sparsification does not throw momentum away (docs/algorithms.md section 2):
 step refused before ``update_`` (a NaN gradient, a failed collective) leaves u and v as they
 were. Conservation: new v + sent == old v + (m u + g), the DGC form of the section 2 invariant.
 When it is used, the optimizer's own momentum should be off (the velocity already holds it).
+
+Buffers: u' and p are written into buffers the memory owns (u' then swaps with u in
+``update_``), so a step allocates nothing of the model's size; the p that ``compensate``
+returns is the caller's until the next ``compensate``, and a residual made from it in place
+is swapped into v without a copy (as :mod:`sparsgd.compress.memory` does for ``residual``).
 """
 
 from __future__ import annotations
@@ -49,14 +54,21 @@ class DGCMemory:
         self.u = torch.zeros(self.numel, dtype=dtype)  # (numel,) velocity u
         self.v = torch.zeros(self.numel, dtype=dtype)  # (numel,) accumulated velocity v
         self._pending_u: Tensor | None = None  # u of (1), committed by update_
+        self._u_next = torch.empty_like(self.u)  # (numel,) buffer of u', swapped with u
+        self._p = torch.empty_like(self.v)  # (numel,) buffer of p, handed out by compensate
 
     def compensate(self, g: Tensor) -> Tensor:
+        """``p = v + (m u + g)`` in a buffer the memory owns: valid until the next compensate."""
         check_numel(g, self.numel, "g")
         check_finite(g, "gradient")  # before any state is read or written
         self.u, self.v = self.u.to(g.device), self.v.to(g.device)
-        u_new = self.momentum * self.u + g  # (1)
+        self._u_next, self._p = self._u_next.to(g.device), self._p.to(g.device)
+        if torch.result_type(self.u, g) != self.u.dtype:  # a wider g: fresh tensors of its dtype
+            self._pending_u = self.momentum * self.u + g  # (1)
+            return self.v + self._pending_u  # (2) p = v
+        u_new = torch.mul(self.u, self.momentum, out=self._u_next).add_(g.detach())  # (1)
         self._pending_u = u_new
-        return self.v + u_new  # (2) p = v
+        return torch.add(self.v, u_new, out=self._p)  # (2) p = v
 
     def update_(self, residual: Tensor, sent: Tensor) -> None:
         if self._pending_u is None:
@@ -64,9 +76,14 @@ class DGCMemory:
         check_numel(residual, self.numel, "residual")
         check_indices(sent, self.numel, "sent")
         check_finite(residual, "residual")
-        self.v.copy_(residual.detach())  # (3)
+        if _is_whole(residual, self._p):
+            self.v, self._p = self._p, self.v  # (3) p turned into the residual in place: swap
+        else:
+            self.v.copy_(residual.detach())  # (3)
         u = self._pending_u.to(self.u.dtype)
         u[sent.to(u.device).long()] = 0  # (4)
+        if u.data_ptr() == self._u_next.data_ptr():
+            self._u_next = self.u  # the old u becomes next step's buffer
         self.u, self._pending_u = u, None
 
     def state_dict(self) -> dict[str, Any]:
@@ -81,6 +98,13 @@ class DGCMemory:
         self.u = state["u"].to(self.u.dtype).clone()
         self.v = state["v"].to(self.v.dtype).clone()
         self._pending_u = None
+        self._u_next, self._p = torch.empty_like(self.u), torch.empty_like(self.v)
 
     def __repr__(self) -> str:
         return f"DGCMemory(numel={self.numel}, momentum={self.momentum})"
+
+
+def _is_whole(a: Tensor, b: Tensor) -> bool:
+    """Whether ``a`` is exactly the whole of ``b`` (same memory, shape, dtype and strides)."""
+    same_memory = a.data_ptr() == b.data_ptr() and a.dtype == b.dtype
+    return same_memory and a.shape == b.shape and a.stride() == b.stride()

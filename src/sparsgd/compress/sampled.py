@@ -28,6 +28,7 @@ from torch import Tensor
 from sparsgd.compress.candidates import candidates_at_least, select_exact
 from sparsgd.compress.checks import check_flat, check_seed, check_state_keys, k_from_density
 from sparsgd.compress.message import SparseMessage, check_value_dtype, gather_message
+from sparsgd.compress.scratch import Scratch
 
 __all__ = ["MIN_SAMPLE", "SampledTopKCompressor"]
 
@@ -59,6 +60,7 @@ class SampledTopKCompressor:
         self.seed = check_seed(seed)
         self.value_dtype = check_value_dtype(value_dtype)
         self.generator = torch.Generator().manual_seed(seed)
+        self._scratch = Scratch()  # work buffers of the candidate pass, reused across calls
         self.last_density: float | None = None  # statistic: achieved density of the last call
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
@@ -78,7 +80,7 @@ class SampledTopKCompressor:
         k_s = min(n_s, math.ceil(k * n_s / d))
         for _ in range(self.max_adapt + 1):
             t = torch.kthvalue(sample, n_s - k_s + 1).values  # (2) k_s-th largest
-            indices, magnitudes = candidates_at_least(x, t)  # (3)
+            indices, magnitudes = candidates_at_least(x, t, self._scratch)  # (3)
             n = indices.numel()
             if n > self.tolerance * k:
                 return select_exact(indices, magnitudes, k)  # (4) trim to exactly k

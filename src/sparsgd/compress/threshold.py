@@ -19,6 +19,7 @@ from torch import Tensor
 from sparsgd.compress.candidates import candidates_at_least
 from sparsgd.compress.checks import check_density, check_flat, check_state_keys
 from sparsgd.compress.message import SparseMessage, check_value_dtype, gather_message
+from sparsgd.compress.scratch import Scratch
 
 __all__ = ["ThresholdCompressor"]
 
@@ -35,12 +36,13 @@ class ThresholdCompressor:
             raise ValueError(f"threshold must be finite and > 0; got {threshold}")
         self.threshold = float(threshold)
         self.value_dtype = check_value_dtype(value_dtype)
+        self._scratch = Scratch()  # work buffers of the candidate pass, reused across calls
         self.last_density: float | None = None  # statistic: achieved density of the last call
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
         check_flat(x)
         check_density(density)
-        indices, _ = candidates_at_least(x, self.threshold)  # (1)
+        indices, _ = candidates_at_least(x, self.threshold, self._scratch)  # (1)
         msg = gather_message(x, indices, self.value_dtype)
         self.last_density = msg.density
         return msg

@@ -8,13 +8,22 @@
     h   = k n_s / d                     #     expected sample entries among the top k
     r   = ceil(h + 4 sqrt(h) + 4)       #     rank with a 4-sigma margin above h
     t   = r-th largest of S             # (2) threshold a little below the k-th largest |x|
-    C   = { i : |x_i| >= t }            # (3) one pass; |C| is about (r / h) k = 1.6 k
+    C   = { i : |x_i| >= t }            # (3) about one pass; |C| is about (r / h) k = 1.6 k
     if |C| >= k: return exact_topk(C)   # (4) select among candidates, ties to lower index
     else: retry with rank 4r, 16r, then the whole of x   # the sample misjudged: stay exact
 
 The result is exact whatever the sample says; the sample only decides the speed. Every entry
 with ``|x_i| >= t`` is a candidate, so if ``|C| >= k`` the k-th largest of ``|x|`` is in C
 and so is every entry tied with it: the top-k of C is the top-k of x.
+
+Below FAST_MIN_NUMEL entries the fixed cost of a few dozen small operations dominates, so
+``torch.topk`` takes k + 1 entries and its top k is kept when ``v_k > v_{k+1}`` (no tie at the
+border, so every tie rule agrees); only a tie at the border goes to the exact path over all x.
+
+Step (3) is :func:`~sparsgd.compress.candidates.candidates_at_least` (numpy's nonzero on
+CPU). Work buffers come from a :class:`~sparsgd.compress.scratch.Scratch` the caller may keep
+(the ``topk`` compressor keeps one), so repeated calls allocate nothing of x's size; the exact
+path for small x keeps its ``|x|`` and positions there too.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from sparsgd.compress.checks import (
     k_from_density,
 )
 from sparsgd.compress.message import SparseMessage, check_value_dtype, gather_message
+from sparsgd.compress.scratch import Scratch
 
 __all__ = [
     "FAST_MIN_NUMEL",
@@ -50,24 +60,29 @@ MAX_SAMPLE_FRACTION = 1 / 8  # never sample more than this share of x
 RANK_LADDER = (1, 4, 16)  # margins tried, times r, before the exact path over all of x
 
 
-def topk_indices(x: Tensor, k: int) -> Tensor:
+def topk_indices(x: Tensor, k: int, scratch: Scratch | None = None) -> Tensor:
     """``(k,)`` int64 ascending indices of the k largest ``|x_i|``, ties to the lower index.
 
     ``x``: finite (d,) floating tensor (float16/32/64); NaN or Inf raises NonFiniteError.
+    ``scratch``: work buffers to reuse across calls (a fresh one when None).
     Same index set as :func:`~sparsgd.compress.topk_reference.topk_reference`.
     """
     check_flat(x)
     d = x.numel()
     check_k(k, d)
-    if d < FAST_MIN_NUMEL or k > FAST_MAX_DENSITY * d:
-        return _exact_over_all(x, k)
+    scratch = scratch if scratch is not None else Scratch()
+    if d < FAST_MIN_NUMEL:
+        return _exact_small(x, k, scratch)
+    if k > FAST_MAX_DENSITY * d:
+        return _exact_over_all(x, k, scratch)
     sample = x[sample_positions(d, k)].abs()  # (1) (n_s,)
-    for rank in _ranks(k, d, sample.numel()):
-        t = torch.topk(sample, rank, sorted=False).values.min()  # (2) rank-th largest
-        indices, magnitudes = candidates_at_least(x, t)  # (3)
+    n_s = sample.numel()
+    for rank in _ranks(k, d, n_s):
+        t = float(torch.topk(sample, rank, sorted=False).values.min())  # (2) rank-th largest
+        indices, magnitudes = candidates_at_least(x, t, scratch)  # (3)
         if indices.numel() >= k:
             return select_exact(indices, magnitudes, k)  # (4)
-    return _exact_over_all(x, k)
+    return _exact_over_all(x, k, scratch)
 
 
 def _ranks(k: int, d: int, n_s: int) -> list[int]:
@@ -84,28 +99,51 @@ def sample_positions(d: int, k: int) -> slice:
     return slice(stride // 2, None, stride)
 
 
-def _exact_over_all(x: Tensor, k: int) -> Tensor:
-    """Exact path over every entry: one quickselect plus the tie rule."""
+def _exact_small(x: Tensor, k: int, scratch: Scratch) -> Tensor:
+    """Small x: ``torch.topk`` of k + 1; if the k-th and (k+1)-th magnitudes differ, the top k
+    is the same whatever the tie rule, else the exact path decides. Four operations, so the
+    per-call overhead stays near torch.topk's own."""
+    d = x.numel()
+    if k == d:
+        check_finite(x, "x")
+        return torch.arange(d, device=x.device)
+    magnitudes = torch.abs(x.detach(), out=scratch.take("magnitudes", d, x.dtype, x.device))
+    values, positions = torch.topk(magnitudes, k + 1, sorted=True)  # descending, NaN first
+    largest, kth, next_ = values[[0, k - 1, k]].tolist()  # one read back, not three
+    if not math.isfinite(largest):
+        check_finite(x, "x")  # raises
+    if kth > next_:
+        return torch.sort(positions[:k]).values
+    return _exact_over_all(x, k, scratch)
+
+
+def _exact_over_all(x: Tensor, k: int, scratch: Scratch) -> Tensor:
+    """Exact path over every entry: one quickselect plus the tie rule, buffers from scratch."""
     check_finite(x, "x")
-    indices = torch.arange(x.numel(), device=x.device)
-    return select_exact(indices, x.detach().abs(), k)
+    d = x.numel()
+    positions = scratch.take("positions", d, torch.int64, x.device)
+    torch.arange(d, out=positions)
+    magnitudes = torch.abs(x.detach(), out=scratch.take("magnitudes", d, x.dtype, x.device))
+    return select_exact(positions, magnitudes, k)
 
 
 class TopKCompressor:
     """``C(x)``: keep the k = max(1, floor(density d)) largest ``|x_i|``, exactly.
 
-    Stateless; ``value_dtype`` (float32 or float16) is the dtype of the values sent.
+    Stateless apart from reused work buffers; ``value_dtype`` (float32 or float16) is the
+    dtype of the values sent.
     """
 
     name = "topk"
 
     def __init__(self, value_dtype: torch.dtype = torch.float32) -> None:
         self.value_dtype = check_value_dtype(value_dtype)
+        self._scratch = Scratch()  # work buffers of topk_indices, reused across calls
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
         check_flat(x)
         k = k_from_density(density, x.numel())
-        return gather_message(x, topk_indices(x, k), self.value_dtype)
+        return gather_message(x, topk_indices(x, k, self._scratch), self.value_dtype)
 
     def state_dict(self) -> dict[str, Any]:
         return {}
