@@ -5,12 +5,12 @@ FNN-3 of the papers (784 inputs, 2 x 200 hidden units, 10 classes: d = 199,210) 
 synthetic data set of ``num_train`` samples, runs the worker-mode simulation
 (:mod:`sparsgd.sim.worker_sim`) for ``steps`` server updates, and reports:
 
-    rss_mb          peak resident memory of that process (VmHWM of /proc/self/status)
-    update_ms       wall seconds of sim.run() / gradients computed (pushes and flushes)
-    per_worker_kb   (rss_mb - rss of the same process before building the simulation) / W
-
-The per-update time counts every gradient a worker computed, so the W gradients started at
-the first pulls and the W flushes at the end are in it. The dense-push row runs the same
+    rss_mb          peak resident memory of that process (VmHWM of /proc/self/status),
+                    the whole run included: the W flushes at the end too
+    update_ms       wall ms per server update between version steps/4 and steps (steady
+                    state: the W first gradients and the W flushes are outside it)
+    per_worker_kb   (rss_mb - peak of the same process before building the simulation) / W
+ The dense-push row runs the same
 simulation with compressor ``dense`` and memory ``none`` at W = 1 beside a plain SGD loop of
 the same model (``torch.optim.SGD`` on the module, the same batch size), both in one process,
 median of ``repeats``: ``dense_ratio`` = sim ms per update / plain ms per update.
@@ -71,10 +71,12 @@ def measure_workers(workers: int, steps: int, density: float, num_train: int) ->
     problem.build_model(bundle)
     before = _peak_rss_mb()
     core, sim = build_simulation(cfg, problem, bundle=bundle)
-    start = time.perf_counter()
-    sim.run()
+    sim.advance(steps // 4)  # (1) past the start: every worker has pulled and pushed
+    start, first = time.perf_counter(), core.state.version
+    sim.advance(steps)  # (2) steady state: the updates between a quarter and the end
     seconds = time.perf_counter() - start
-    gradients = sum(gw.steps for gw in sim.workers) + workers  # + the W flushes
+    updates = core.state.version - first
+    sim.run()  # (3) the stop and the W flushes, inside the peak RSS
     rss = _peak_rss_mb()
     return {
         "workers": workers,
@@ -83,7 +85,7 @@ def measure_workers(workers: int, steps: int, density: float, num_train: int) ->
         "d": core.state.numel,
         "rss_mb": rss,
         "per_worker_kb": (rss - before) * 1024 / workers,
-        "update_ms": seconds * 1e3 / gradients,
+        "update_ms": seconds * 1e3 / updates,
     }
 
 

@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, str | dict[str, str]] = {
     "bench": {
         "select": "sparsgd.cli.bench_select",
         "comm": "sparsgd.cli.bench_comm",
+        "ddp": "sparsgd.cli.bench_ddp",
+        "sim": "sparsgd.cli.bench_sim",
     },
     "experiment": {
         "list": "sparsgd.cli.experiment_list",

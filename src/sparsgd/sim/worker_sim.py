@@ -73,6 +73,12 @@ class WorkerSimulation:
 
     def run(self) -> None:
         """Process events until every worker has flushed (or the queue runs dry)."""
+        self.advance(None)
+        if not self.core.done:
+            raise RuntimeError(f"simulation ended with workers not retired: {self.core.retired}")
+
+    def advance(self, until: int | None) -> None:
+        """Process events until the server reaches version ``until`` (None: to the end)."""
         if not self.started or (self.core.done and not self.core.stopping):
             # a fresh run, or a finished one resumed with a larger step target: all pull
             self.core.reopen()
@@ -80,7 +86,7 @@ class WorkerSimulation:
                 self._send_pull(w, self.now)
             self.started = True
         every = self.core.cfg.checkpoint_every
-        while self.queue:
+        while self.queue and (until is None or self.core.state.version < until):
             before = self.core.state.version
             event = self.queue.pop()
             self.now = event.time
@@ -88,8 +94,6 @@ class WorkerSimulation:
             after = self.core.state.version
             if every and after // every > before // every:
                 self.core.checkpoint(self.state_dict())
-        if not self.core.done:
-            raise RuntimeError(f"simulation ended with workers not retired: {self.core.retired}")
 
     def _handle(self, w: int, kind: str) -> None:
         if kind == "pull":
