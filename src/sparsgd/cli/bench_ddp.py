@@ -30,7 +30,8 @@ def _positive(kind: type):
         except ValueError:
             value = None
         if value is None or not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a {kind.__name__} > 0; got {text!r}")
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what} > 0; got {text!r}")
         return value
 
     return parse
