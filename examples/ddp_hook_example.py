@@ -30,7 +30,12 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from sparsgd.sync.ddp_hook import HOOK_METHODS, SparseHookState, sparse_allreduce_hook  # sparsgd
+from sparsgd.sync.ddp_hook import (  # sparsgd
+    HOOK_METHODS,
+    HOOK_SCOPES,
+    SparseHookState,
+    sparse_allreduce_hook,
+)
 
 logger = logging.getLogger("ddp_hook_example")
 FEATURES, CLASSES, BATCH = 20, 4, 32
@@ -54,7 +59,9 @@ def build(
 ) -> tuple[nn.Module, DDP, torch.optim.Optimizer, SparseHookState]:
     model = make_model()
     ddp = DDP(model)
-    state = SparseHookState(model, method=args.method, density=args.density)  # sparsgd
+    state = SparseHookState(  # sparsgd
+        model, args.method, args.density, scope=args.scope, start_iter=args.start_iter
+    )
     ddp.register_comm_hook(state, sparse_allreduce_hook)  # sparsgd
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     return model, ddp, optimizer, state
@@ -123,6 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=HOOK_METHODS, default="gtopk")
     parser.add_argument("--density", type=float, default=0.01)
+    parser.add_argument("--scope", choices=HOOK_SCOPES, default="bucket")
+    parser.add_argument("--start-iter", type=int, default=0, help="dense steps first")
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2, help="without torchrun only")

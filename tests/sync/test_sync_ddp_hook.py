@@ -63,3 +63,82 @@ def test_hook_state_refuses_mismatched_settings():
         SparseHookState(w.hook_model(), "gtop", 0.1)
     with pytest.raises(ValueError, match=r"density must be in \(0, 1\]; got 1.5"):
         SparseHookState(w.hook_model(), "gtopk", 1.5)
+
+
+# -- the modes: whole-model scope, dense start, overlap off, a NaN on one rank ----------------
+@pytest.fixture(scope="module")
+def modes(tmp_path_factory):
+    import ddp_hook_workers
+
+    out = tmp_path_factory.mktemp("ddp_hook_modes")
+    options = LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S)
+    launch(ddp_hook_workers.hook_modes_run, WORLD, (str(out),), options)
+    return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
+
+
+def _close(got, want, msg):
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=ROUNDING_TOL, msg=msg)
+
+
+def test_model_scope_at_density_one_equals_default_allreduce(modes):
+    for r in modes:
+        for step, (got, want) in enumerate(
+            zip(r["model_dense"]["grads"], r["default"]["grads"], strict=True)
+        ):
+            _close(got, want, f"step {step}")
+        assert r["model_dense"]["calls"] == w.HOOK_STEPS  # one collective per step
+
+
+def test_model_scope_selects_the_top_k_of_the_whole_model(modes):
+    """Step 0 (residuals empty): the average of each rank's top-k over all d entries."""
+    flat = [torch.cat([g.reshape(-1) for g in r["local"]]) for r in modes]
+    k = int(0.1 * flat[0].numel())
+    kept = []
+    for g in flat:
+        c = torch.zeros_like(g)
+        top = torch.topk(g.abs(), k).indices
+        c[top] = g[top]
+        kept.append(c)
+    want = sum(kept) / WORLD
+    got = torch.cat([g.reshape(-1) for g in modes[0]["model_topk"]["grads"][0]])
+    torch.testing.assert_close(got, want, rtol=0, atol=ROUNDING_TOL)
+    # (DDP's first pass has one bucket; from the second on there are several, and still one
+    # collective per step)
+    assert modes[0]["model_topk"]["calls"] == w.HOOK_STEPS < modes[0]["bucket_topk"]["calls"]
+
+
+def test_before_start_iter_the_hook_is_dense_and_keeps_no_residual(modes):
+    for r in modes:
+        start = r["start"]
+        for step in (0, 1):
+            _close(start["grads"][step], r["default"]["grads"][step], f"step {step}")
+        assert start["residual_sums"][:2] == [0.0, 0.0]
+        assert start["residual_sums"][2] > 0  # sparse from the third backward pass on
+        assert start["calls"] == int(start["calls"]) > 0
+
+
+def test_overlapping_and_inline_hooks_give_the_same_steps_bit_for_bit(modes):
+    for r in modes:
+        for got, want in zip(r["overlap"]["grads"], r["inline"]["grads"], strict=True):
+            assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        assert r["overlap"]["residual_sums"] == r["inline"]["residual_sums"]
+
+
+def test_nan_on_one_rank_fails_backward_on_every_rank_and_keeps_residuals(modes):
+    for r in modes:
+        nan = r["nan"]
+        assert nan["error"] is not None and "finite" in nan["error"].lower(), nan["error"]
+        assert len(nan["grads"]) == 1  # the first step went through, the second raised
+        assert nan["residual_sums"][0] == r["overlap"]["residual_sums"][0]
+        assert (
+            sum(float(e.abs().sum()) for e in nan["residuals_after"].values())
+            == (nan["residual_sums"][0])
+        )
+
+
+def test_hook_state_refuses_bad_scope_and_start():
+    with pytest.raises(ValueError, match="scope must be one of"):
+        SparseHookState(w.hook_model(), "gtopk", 0.1, scope="layer")
+    with pytest.raises(ValueError, match="start_iter must be >= 0"):
+        SparseHookState(w.hook_model(), "gtopk", 0.1, start_iter=-1)

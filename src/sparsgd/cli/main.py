@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str | dict[str, str]] = {
         "select": "sparsgd.cli.bench_select",
         "comm": "sparsgd.cli.bench_comm",
         "step": "sparsgd.cli.bench_step",
+        "ddp": "sparsgd.cli.bench_ddp",
+        "sim": "sparsgd.cli.bench_sim",
     },
     "experiment": {
         "list": "sparsgd.cli.experiment_list",

@@ -17,11 +17,20 @@ state), and its push waits in ``pending`` until its arrival event. Events are po
 (time, scheduling order), every draw comes from a per-worker generator: the same seed gives
 the same run, bit for bit. Checkpoints are taken between events, so a resumed simulation
 continues exactly as the uninterrupted one.
+
+Memory is O(d + pushes in flight), not O(W d): every worker computes on the server's one
+``x`` (no copy per worker), a computed push waits as its sparse message, and the residual is
+the only dense state a worker keeps. A flush (the whole residual, about d entries) is built
+only when it arrives: at STOP the link is charged for its nnz, and the residual itself stays
+in the worker's memory until the "flush" event takes it, so W workers stopping together never
+hold W dense messages at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import torch
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker, Push
 from sparsgd.asynchronous.server_core import Replies, ServerCore
@@ -56,13 +65,20 @@ class WorkerSimulation:
             generator_for(core.cfg.seed, "worker", w, "time") for w in range(len(workers))
         ]
         self.pending: dict[int, tuple[Push | None, int]] = {}  # computed, not yet arrived
-        self.flushes: dict[int, tuple[SparseMessage, int]] = {}
+        # stopped, flush on its way: the message, or None while it is still the residual
+        self.flushes: dict[int, tuple[SparseMessage | None, int]] = {}
         self.last_version = [0] * len(workers)
         self.now = 0.0  # simulated seconds
         self.started = False
 
     def run(self) -> None:
         """Process events until every worker has flushed (or the queue runs dry)."""
+        self.advance(None)
+        if not self.core.done:
+            raise RuntimeError(f"simulation ended with workers not retired: {self.core.retired}")
+
+    def advance(self, until: int | None) -> None:
+        """Process events until the server reaches version ``until`` (None: to the end)."""
         if not self.started or (self.core.done and not self.core.stopping):
             # a fresh run, or a finished one resumed with a larger step target: all pull
             self.core.reopen()
@@ -70,7 +86,7 @@ class WorkerSimulation:
                 self._send_pull(w, self.now)
             self.started = True
         every = self.core.cfg.checkpoint_every
-        while self.queue:
+        while self.queue and (until is None or self.core.state.version < until):
             before = self.core.state.version
             event = self.queue.pop()
             self.now = event.time
@@ -78,8 +94,6 @@ class WorkerSimulation:
             after = self.core.state.version
             if every and after // every > before // every:
                 self.core.checkpoint(self.state_dict())
-        if not self.core.done:
-            raise RuntimeError(f"simulation ended with workers not retired: {self.core.retired}")
 
     def _handle(self, w: int, kind: str) -> None:
         if kind == "pull":
@@ -96,6 +110,7 @@ class WorkerSimulation:
             )
         else:  # "flush"
             msg, version = self.flushes.pop(w)
+            msg = self.workers[w].flush() if msg is None else msg  # the residual, taken now
             nbytes = wire_bytes(msg.nnz, msg.numel, msg.values.dtype)
             self._deliver(self.core.flush(w, msg, version, nbytes))  # (5)
 
@@ -114,10 +129,16 @@ class WorkerSimulation:
                 seconds = self.slowdowns[w] * self.times.sample(self.time_gens[w])
                 self.queue.push(arrival + seconds, w, "computed")
             elif reply.kind == "STOP":  # (5)
-                msg = self.workers[w].flush()
-                self.flushes[w] = (msg, self.last_version[w])
-                ready = self.up.send(arrival, wire_bytes(msg.nnz, msg.numel, msg.values.dtype))
+                self.flushes[w] = (None, self.last_version[w])
+                nnz = self._flush_nnz(w)
+                ready = self.up.send(arrival, wire_bytes(nnz, self.core.state.numel))
                 self.queue.push(ready, w, "flush")
+
+    def _flush_nnz(self, w: int) -> int:
+        """Entries worker ``w``'s flush will carry: the non-zeros of its residual (float32)."""
+        worker = self.workers[w]
+        rest = worker.memory.compensate(torch.zeros(worker.model.numel))  # (d,) e + 0
+        return int(torch.count_nonzero(rest))
 
     def _computed(self, w: int) -> None:
         """(3) Push what was computed (nothing if the gradient was not finite), then pull."""
@@ -158,11 +179,15 @@ class WorkerSimulation:
         self.started = bool(state["started"])
 
 
-def _msg_state(msg: SparseMessage) -> dict[str, Any]:
+def _msg_state(msg: SparseMessage | None) -> dict[str, Any] | None:
+    if msg is None:
+        return None
     return {"indices": msg.indices.clone(), "values": msg.values.clone(), "numel": msg.numel}
 
 
-def _msg_of(state: dict[str, Any]) -> SparseMessage:
+def _msg_of(state: dict[str, Any] | None) -> SparseMessage | None:
+    if state is None:
+        return None
     return SparseMessage(state["indices"], state["values"], int(state["numel"]))
 
 

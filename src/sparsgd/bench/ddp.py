@@ -1,0 +1,168 @@
+"""Time one DDP training step with each communication hook, on P local processes in one run.
+
+Every rank builds the same MLP (``layers`` Linear layers of ``width`` x ``width`` with ReLU
+between, d = layers (width^2 + width)), wraps it in DistributedDataParallel and times a step:
+
+    zero_grad; loss = cross_entropy(ddp(x), y); loss.backward(); SGD step
+
+with these hooks, each under its own DDP instance (``bucket_cap_mb`` sets the buckets):
+
+    allreduce            DDP's default all-reduce, many buckets
+    powersgd             torch's powerSGD_hook (rank 1, start_powerSGD_iter = WARMUP - 1),
+                         one bucket: on gloo (CPU) it waits for an all_reduce inside a future
+                         callback, and with several buckets in flight the step never ended
+                         here (torch 2.13); with one bucket it runs
+    sparse_one_bucket    sparsgd's hook, gtopk at ``density``, one bucket (cap above d)
+    sparse_many          the same hook, many buckets (cap ``bucket_mb``)
+    sparse_many_inline   many buckets, overlap=False: the collective inside the hook
+    sparse_model_scope   many buckets, scope "model": top-k of the whole model, one collective
+
+Each variant runs WARMUP untimed steps (DDP rebuilds its buckets after the first; PowerSGD
+starts compressing after its start iteration), then ``repeats`` timed steps after a barrier.
+A step's time is that of the slowest rank; the row gives the median over the repeats, the
+buckets the hook saw per step, and ``ratio_to_allreduce`` measured in this same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.algorithms.ddp_comm_hooks.powerSGD_hook as powersgd
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from sparsgd.comm.launch import LaunchOptions, launch
+from sparsgd.comm.worker_env import WorkerContext
+from sparsgd.sync.ddp_hook import SparseHookState, sparse_allreduce_hook
+
+__all__ = ["VARIANTS", "measure_ddp"]
+
+VARIANTS = (
+    "allreduce",
+    "powersgd",
+    "sparse_one_bucket",
+    "sparse_many",
+    "sparse_many_inline",
+    "sparse_model_scope",
+)
+WARMUP = 4
+BATCH = 64
+ONE_BUCKET_MB = 1e4  # above any model here: DDP keeps one bucket after its rebuild
+
+
+def _model(width: int, layers: int) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        blocks: list[nn.Module] = []
+        for _ in range(layers):
+            blocks += [nn.Linear(width, width), nn.ReLU()]
+        return nn.Sequential(*blocks[:-1])
+
+
+def _wrap(
+    model: nn.Module, name: str, density: float, bucket_mb: float
+) -> tuple[DDP, SparseHookState | None]:
+    """The DDP of variant ``name`` with its hook registered, and sparsgd's hook state."""
+    cap = ONE_BUCKET_MB if name in ("sparse_one_bucket", "powersgd") else bucket_mb
+    ddp = DDP(model, bucket_cap_mb=cap)
+    if name == "powersgd":
+        state = powersgd.PowerSGDState(
+            process_group=None, matrix_approximation_rank=1, start_powerSGD_iter=WARMUP - 1
+        )
+        ddp.register_comm_hook(state, powersgd.powerSGD_hook)
+        return ddp, None
+    if name != "allreduce":
+        scope = "model" if name == "sparse_model_scope" else "bucket"
+        overlap = name != "sparse_many_inline"
+        hook = SparseHookState(model, "gtopk", density, scope=scope, overlap=overlap)
+        ddp.register_comm_hook(hook, sparse_allreduce_hook)
+        return ddp, hook
+    return ddp, None
+
+
+def _time_variant(
+    ctx: WorkerContext,
+    name: str,
+    width: int,
+    layers: int,
+    density: float,
+    bucket_mb: float,
+    repeats: int,
+) -> tuple[list[float], float]:
+    """(seconds of each timed step on this rank, collectives per step)."""
+    model = _model(width, layers)
+    ddp, hook = _wrap(model, name, density, bucket_mb)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(ctx.rank)
+    x, y = (
+        torch.randn(BATCH, width, generator=gen),
+        torch.randint(0, width, (BATCH,), generator=gen),
+    )
+
+    def step() -> None:
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(ddp(x), y).backward()
+        optimizer.step()
+
+    for _ in range(WARMUP):
+        step()
+    calls_before = 0 if hook is None else hook.calls
+    seconds = []
+    for _ in range(repeats):
+        dist.barrier()
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    calls = 0.0 if hook is None else (hook.calls - calls_before) / repeats
+    return seconds, calls
+
+
+def bench_worker(
+    ctx: WorkerContext, width: int, layers: int, density: float, bucket_mb: float, repeats: int
+) -> dict[str, tuple[list[float], float]]:
+    """Every variant on this rank, in VARIANTS order (the same on every rank)."""
+    return {
+        name: _time_variant(ctx, name, width, layers, density, bucket_mb, repeats)
+        for name in VARIANTS
+    }
+
+
+def summarise(per_rank: list[dict[str, tuple[list[float], float]]]) -> list[dict[str, Any]]:
+    """One row per variant: median over repeats of the slowest rank's step, in ms."""
+    rows = []
+    for name in VARIANTS:
+        steps = zip(*(ranks[name][0] for ranks in per_rank), strict=True)
+        median = statistics.median(max(step) for step in steps) * 1e3
+        rows.append(
+            {"variant": name, "step_ms": median, "collectives_per_step": per_rank[0][name][1]}
+        )
+    base = rows[0]["step_ms"]
+    for row in rows:
+        row["ratio_to_allreduce"] = row["step_ms"] / base
+    return rows
+
+
+def measure_ddp(
+    workers: int,
+    width: int,
+    layers: int,
+    density: float,
+    bucket_mb: float,
+    repeats: int,
+    *,
+    timeout_s: float = 300.0,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Start ``workers`` local processes, run :func:`bench_worker` on each, summarise."""
+    per_rank = launch(
+        bench_worker,
+        workers,
+        (width, layers, density, bucket_mb, repeats),
+        LaunchOptions(timeout_s=timeout_s, threads=threads),
+        deadline_s=timeout_s,
+    )
+    return summarise(per_rank)

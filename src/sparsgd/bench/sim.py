@@ -1,0 +1,143 @@
+"""Measure the simulator's memory and per-update cost as the number of workers W grows.
+
+For each W, a fresh Python process (so that its peak resident memory is its own) builds the
+FNN-3 of the papers (784 inputs, 2 x 200 hidden units, 10 classes: d = 199,210) on a
+synthetic data set of ``num_train`` samples, runs the worker-mode simulation
+(:mod:`sparsgd.sim.worker_sim`) for ``steps`` server updates, and reports:
+
+    rss_mb          peak resident memory of that process (VmHWM of /proc/self/status),
+                    the whole run included: the W flushes at the end too
+    update_ms       wall ms per server update between version steps/4 and steps (steady
+                    state: the W first gradients and the W flushes are outside it)
+    per_worker_kb   (rss_mb - peak of the same process before building the simulation) / W
+ The dense-push row runs the same
+simulation with compressor ``dense`` and memory ``none`` at W = 1 beside a plain SGD loop of
+the same model (``torch.optim.SGD`` on the module, the same batch size), both in one process,
+median of ``repeats``: ``dense_ratio`` = sim ms per update / plain ms per update.
+Intra-op threads are set to 1, what each simulated worker would have.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sparsgd.asynchronous.config import AsyncConfig
+from sparsgd.sim.sim_run import build_simulation
+from sparsgd.worker.batches import BatchStream
+from sparsgd.worker.problem import Problem
+from sparsgd.worker.seeds import generator_for
+
+__all__ = ["measure_dense_path", "measure_sim", "measure_workers"]
+
+FEATURES, CLASSES = 784, 10  # MNIST's shape: FNN-3 has 199,210 parameters
+BATCH = 8  # 1024 workers x 8 samples fit a data set of 8192 (25 MB)
+
+
+def _problem(num_train: int) -> Problem:
+    options = (("num_classes", CLASSES), ("num_features", FEATURES), ("num_train", num_train))
+    return Problem("fnn3", "synthetic", seed=0, dataset_options=options)
+
+
+def _peak_rss_mb() -> float:
+    """VmHWM of this process in MB (ru_maxrss where /proc is missing)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_workers(workers: int, steps: int, density: float, num_train: int) -> dict[str, Any]:
+    """One W, in this process: peak RSS and ms per computed gradient (run it in a fresh one)."""
+    torch.set_num_threads(1)
+    cfg = AsyncConfig(
+        mode="sim", workers=workers, steps=steps, density=density, lr=0.01, batch_size=BATCH
+    )
+    problem = _problem(num_train)
+    bundle = problem.load()
+    problem.build_model(bundle)
+    before = _peak_rss_mb()
+    core, sim = build_simulation(cfg, problem, bundle=bundle)
+    sim.advance(steps // 4)  # (1) past the start: every worker has pulled and pushed
+    start, first = time.perf_counter(), core.state.version
+    sim.advance(steps)  # (2) steady state: the updates between a quarter and the end
+    seconds = time.perf_counter() - start
+    updates = core.state.version - first
+    sim.run()  # (3) the stop and the W flushes, inside the peak RSS
+    rss = _peak_rss_mb()
+    return {
+        "workers": workers,
+        "steps": steps,
+        "density": density,
+        "d": core.state.numel,
+        "rss_mb": rss,
+        "per_worker_kb": (rss - before) * 1024 / workers,
+        "update_ms": seconds * 1e3 / updates,
+    }
+
+
+def measure_sim(
+    workers: list[int], steps: int, density: float, num_train: int
+) -> list[dict[str, Any]]:
+    """:func:`measure_workers` for each W, each in a fresh interpreter (this one's path)."""
+    rows = []
+    for w in workers:
+        code = (
+            "import json; from sparsgd.bench.sim import measure_workers; "
+            f"print(json.dumps(measure_workers({w}, {steps}, {density}, {num_train})))"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def _plain_sgd_ms(problem: Problem, steps: int) -> float:
+    """ms per step of torch.optim.SGD on the module, the worker's batch stream."""
+    bundle = problem.load()
+    module = problem.build_model(bundle).module
+    inputs, targets = bundle.train.tensors
+    stream = BatchStream(len(targets), BATCH, generator_for(0, "worker", 0, "batches"))
+    opt = torch.optim.SGD(module.parameters(), lr=0.01)
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch = stream.next()
+        opt.zero_grad()
+        F.cross_entropy(module(inputs[batch]), targets[batch]).backward()
+        opt.step()
+    return (time.perf_counter() - start) * 1e3 / steps
+
+
+def _dense_sim_ms(problem: Problem, steps: int) -> float:
+    cfg = AsyncConfig(mode="sim", workers=1, steps=steps, density=1.0, lr=0.01, batch_size=BATCH)
+    cfg = replace(cfg, compressor="dense", memory="none")
+    _, sim = build_simulation(cfg, problem)
+    start = time.perf_counter()
+    sim.run()
+    return (time.perf_counter() - start) * 1e3 / (steps + 1)  # + the (empty) flush
+
+
+def measure_dense_path(steps: int, repeats: int, num_train: int) -> dict[str, Any]:
+    """Dense pushes at W = 1 against a plain SGD loop: medians of ``repeats``, one process."""
+    torch.set_num_threads(1)
+    problem = _problem(num_train)
+    sim_ms, plain_ms = [], []
+    for _ in range(repeats):
+        sim_ms.append(_dense_sim_ms(problem, steps))
+        plain_ms.append(_plain_sgd_ms(problem, steps))
+    sim, plain = statistics.median(sim_ms), statistics.median(plain_ms)
+    return {"steps": steps, "sim_ms": sim, "plain_ms": plain, "dense_ratio": sim / plain}

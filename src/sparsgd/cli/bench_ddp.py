@@ -1,0 +1,78 @@
+"""``sparsgd bench ddp``: one DDP training step with sparsgd's hook, PowerSGD and all-reduce.
+
+On --workers local processes (gloo, one thread each) every rank trains the same MLP of
+--layers Linear layers of --width x --width and times one step (forward, backward, SGD step)
+with DDP's default all-reduce, torch's PowerSGD hook (rank 1), and sparsgd's gTop-k hook at
+--density with one bucket, with many buckets (--bucket-mb), with many buckets but the
+collective inside the hook (overlap off) and with scope "model". A step's time is that of the
+slowest rank; the table gives the median over --repeats and the ratio to all-reduce, both
+measured in this one run. The measuring code is :mod:`sparsgd.bench.ddp`; this module parses
+the options and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from sparsgd.bench.ddp import measure_ddp
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "time a DDP step: sparsgd's hook (1 and many buckets) vs PowerSGD vs all-reduce"
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {what} > 0; got {text!r}")
+        return value
+
+    return parse
+
+
+def _density(text: str) -> float:
+    value = _positive(float)(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=_positive(int), default=2, help="P (default 2)")
+    parser.add_argument("--width", type=_positive(int), default=512, help="units per layer")
+    parser.add_argument("--layers", type=_positive(int), default=8, help="Linear layers")
+    parser.add_argument("--density", type=_density, default=0.01, help="rho (default 0.01)")
+    parser.add_argument(
+        "--bucket-mb", type=_positive(float), default=1.0, help="DDP bucket_cap_mb (many)"
+    )
+    parser.add_argument("--repeats", type=_positive(int), default=11, help="timed steps")
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead")
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = measure_ddp(
+        args.workers, args.width, args.layers, args.density, args.bucket_mb, args.repeats
+    )
+    load = os.getloadavg()
+    settings = (
+        f"P={args.workers} width={args.width} layers={args.layers} density={args.density} "
+        f"bucket_mb={args.bucket_mb} repeats={args.repeats}"
+    )
+    if args.json:
+        print(json.dumps({"settings": settings, "load": load, "rows": rows}, indent=2))
+        return 0
+    print(f"{settings}  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"{'variant':<20} {'step ms':>9} {'collectives':>12} {'vs allreduce':>13}")
+    for row in rows:
+        print(
+            f"{row['variant']:<20} {row['step_ms']:>9.2f} {row['collectives_per_step']:>12.1f} "
+            f"{row['ratio_to_allreduce']:>12.2f}x"
+        )
+    return 0
