@@ -129,6 +129,7 @@ def _train_config(setup: Setup, method: str, out: Path) -> SyncConfig:
         method=method, density=setup.density, lr=setup.lr, momentum=setup.momentum,
         batch_size=setup.batch_size, steps=setup.steps, workers=setup.workers,
         log_every=setup.eval_every, checkpoint_every=setup.eval_every, progress=False,
+        keep_checkpoints=setup.steps // setup.eval_every + 1,
         seed=setup.seed, timeout_s=600.0,
     )  # fmt: skip
 

@@ -158,6 +158,9 @@ class SyncConfig:
     checkpoint_every: int = _option(
         0, _RUN, "checkpoint every N steps (default 0: at every epoch end); always at the end", "N"
     )
+    keep_checkpoints: int = _option(
+        3, _RUN, "how many of the newest checkpoints DIR/checkpoints keeps", "N", sync=True
+    )
     verify_every: int = _option(
         0,
         _RUN,
@@ -269,6 +272,7 @@ def _check_numbers(c: SyncConfig) -> None:
     _integer(c.seed, "seed", 0)
     _integer(c.log_every, "log_every", 1)
     _integer(c.checkpoint_every, "checkpoint_every", 0)
+    _integer(c.keep_checkpoints, "keep_checkpoints", 1)
     _integer(c.verify_every, "verify_every", 0)
     if c.steps is not None:
         _integer(c.steps, "steps", 1)

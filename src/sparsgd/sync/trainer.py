@@ -74,7 +74,8 @@ def train_worker(ctx: WorkerContext, job: TrainJob) -> None:
     job = TrainJob(config_from_dict(shared["config"]), bool(shared["resume"]), job.problem)
     torch.manual_seed(derive_seed(job.config.seed, "torch", ctx.rank))  # dropout draws here
     parts = build_parts(job.config, ctx, job.problem)
-    run = RunDir(job.config.out, resume=True) if ctx.rank == 0 else None
+    keep = job.config.keep_checkpoints
+    run = RunDir(job.config.out, resume=True, keep_checkpoints=keep) if ctx.rank == 0 else None
     try:
         Trainer(job.config, ctx, parts, run, started).fit(job.resume)
     finally:
