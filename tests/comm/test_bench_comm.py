@@ -47,9 +47,9 @@ def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--density", "1.5", "density must be in (0, 1]; got '1.5'"),
-        ("--workers", "0", "workers must be an integer >= 1; got '0'"),
-        ("--numel", "2.5", "numel must be an integer >= 1; got '2.5'"),
+        ("--density", "1.5", "--density: must be in (0, 1]; got '1.5'"),
+        ("--workers", "0", "--workers: must be an integer >= 1; got '0'"),
+        ("--numel", "2.5", "--numel: must be an integer >= 1; got '2.5'"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_starts(capsys, flag, value, message):

@@ -25,6 +25,7 @@ import sys
 
 from sparsgd.bench.comm import measure_collectives
 from sparsgd.bench.lab_comm import measure_on_lab
+from sparsgd.cli.arguments import density, integer
 from sparsgd.compress.checks import k_from_density
 from sparsgd.lab.cluster import LabUnavailable, Rate
 
@@ -33,43 +34,14 @@ __all__ = ["HELP", "add_arguments", "run"]
 HELP = "time dense, topk_allgather, gtopk and gtopk_exact on P local processes (median ms, bytes)"
 
 
-def _at_least(minimum: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not math.isfinite(value) or value != int(value) or value < minimum:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be an integer >= {minimum}; got {text!r}"
-            )
-        return int(value)
-
-    return parse
-
-
-def _density(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"density must be in (0, 1]; got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=_at_least(1, "workers"), required=True, help="P")
-    parser.add_argument("--numel", type=_at_least(1, "numel"), required=True, help="d, e.g. 1e7")
-    parser.add_argument("--density", type=_density, required=True, help="rho in (0, 1]")
-    parser.add_argument("--repeats", type=_at_least(1, "repeats"), default=5, help="default 5")
-    parser.add_argument("--seed", type=_at_least(0, "seed"), default=0, help="default 0")
-    parser.add_argument(
-        "--threads", type=_at_least(1, "threads"), default=1, help="torch threads per process"
-    )
-    parser.add_argument(
-        "--timeout", type=_at_least(1, "timeout"), default=600, help="seconds for the whole run"
-    )
+    parser.add_argument("--workers", type=integer(1), required=True, help="P")
+    parser.add_argument("--numel", type=integer(1), required=True, help="d, e.g. 1e7")
+    parser.add_argument("--density", type=density, required=True, help="rho in (0, 1]")
+    parser.add_argument("--repeats", type=integer(1), default=5, help="default 5")
+    parser.add_argument("--seed", type=integer(0), default=0, help="default 0")
+    parser.add_argument("--threads", type=integer(1), default=1, help="torch threads per process")
+    parser.add_argument("--timeout", type=integer(1), default=600, help="seconds for the whole run")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.add_argument(
         "--lab",

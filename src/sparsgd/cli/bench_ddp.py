@@ -17,42 +17,22 @@ import json
 import os
 
 from sparsgd.bench.ddp import measure_ddp
+from sparsgd.cli.arguments import density, integer, positive_number
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "time a DDP step: sparsgd's hook (1 and many buckets) vs PowerSGD vs all-reduce"
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value > 0:
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"must be {what} > 0; got {text!r}")
-        return value
-
-    return parse
-
-
-def _density(text: str) -> float:
-    value = _positive(float)(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workers", type=_positive(int), default=2, help="P (default 2)")
-    parser.add_argument("--width", type=_positive(int), default=512, help="units per layer")
-    parser.add_argument("--layers", type=_positive(int), default=8, help="Linear layers")
-    parser.add_argument("--density", type=_density, default=0.01, help="rho (default 0.01)")
+    parser.add_argument("--workers", type=integer(1), default=2, help="P (default 2)")
+    parser.add_argument("--width", type=integer(1), default=512, help="units per layer")
+    parser.add_argument("--layers", type=integer(1), default=8, help="Linear layers")
+    parser.add_argument("--density", type=density, default=0.01, help="rho (default 0.01)")
     parser.add_argument(
-        "--bucket-mb", type=_positive(float), default=1.0, help="DDP bucket_cap_mb (many)"
+        "--bucket-mb", type=positive_number, default=1.0, help="DDP bucket_cap_mb (many)"
     )
-    parser.add_argument("--repeats", type=_positive(int), default=11, help="timed steps")
+    parser.add_argument("--repeats", type=integer(1), default=11, help="timed steps")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead")
 
 

@@ -22,62 +22,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-from collections.abc import Callable
 
 from sparsgd.bench.select import measure_selection
+from sparsgd.cli.arguments import density, integer
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "time torch.topk against the topk, sampled and randomk selections (median ms, speed-up)"
 
 
-def _parsed(text: str, parse: Callable[[str], float], ok: Callable[[float], bool], what: str):
-    """``parse(text)`` if it parses and passes ``ok``, else an argparse error saying ``what``."""
-    try:
-        value = parse(text)
-    except ValueError:
-        value = None
-    if value is None or not ok(value):
-        raise argparse.ArgumentTypeError(f"{what}; got {text!r}")
-    return value
-
-
-def _numel(text: str) -> int:
-    """An integer >= 1, also written like 1e7."""
-    value = _parsed(
-        text,
-        float,
-        lambda v: math.isfinite(v) and v == int(v) and v >= 1,
-        "must be an integer >= 1",
-    )
-    return int(value)
-
-
-def _density(text: str) -> float:
-    return _parsed(text, float, lambda v: math.isfinite(v) and 0 < v <= 1, "must be in (0, 1]")
-
-
-def _repeats(text: str) -> int:
-    return _parsed(text, int, lambda v: v >= 1, "must be an integer >= 1")
-
-
-def _threads(text: str) -> int:
-    return _parsed(text, int, lambda v: v >= 1, "must be an integer >= 1")
-
-
-def _seed(text: str) -> int:
-    return _parsed(text, int, lambda v: v >= 0, "must be an integer >= 0")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--numel", type=_numel, required=True, help="entries of x, e.g. 1e7")
-    parser.add_argument("--density", type=_density, required=True, help="rho in (0, 1]")
-    parser.add_argument("--repeats", type=_repeats, default=11, help="timed runs (default 11)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seed of x and of the compressors")
+    parser.add_argument("--numel", type=integer(1), required=True, help="entries of x, e.g. 1e7")
+    parser.add_argument("--density", type=density, required=True, help="rho in (0, 1]")
+    parser.add_argument("--repeats", type=integer(1), default=11, help="timed runs (default 11)")
+    parser.add_argument(
+        "--seed", type=integer(0), default=0, help="seed of x and of the compressors"
+    )
     parser.add_argument(
         "--threads",
-        type=_threads,
+        type=integer(1),
         default=1,
         help="intra-op CPU threads, as each training worker uses (default 1; see above)",
     )

@@ -14,41 +14,22 @@ import json
 import os
 
 from sparsgd.bench.sim import measure_dense_path, measure_sim
+from sparsgd.cli.arguments import density, integer
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "the simulator's peak RSS and ms per update for several W, and dense pushes vs plain SGD"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
-    return value
-
-
-def _density(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--workers", type=_positive_int, nargs="+", default=[16, 1024], help="W values"
+        "--workers", type=integer(1), nargs="+", default=[16, 1024], help="W values"
     )
-    parser.add_argument("--steps", type=_positive_int, default=1024, help="server updates")
-    parser.add_argument("--density", type=_density, default=0.01, help="rho (default 0.01)")
-    parser.add_argument("--num-train", type=_positive_int, default=8192, help="samples")
-    parser.add_argument("--dense-steps", type=_positive_int, default=200, help="dense path")
-    parser.add_argument("--repeats", type=_positive_int, default=3, help="dense path repeats")
+    parser.add_argument("--steps", type=integer(1), default=1024, help="server updates")
+    parser.add_argument("--density", type=density, default=0.01, help="rho (default 0.01)")
+    parser.add_argument("--num-train", type=integer(1), default=8192, help="samples")
+    parser.add_argument("--dense-steps", type=integer(1), default=200, help="dense path")
+    parser.add_argument("--repeats", type=integer(1), default=3, help="dense path repeats")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead")
 
 

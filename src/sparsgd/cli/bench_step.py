@@ -16,22 +16,12 @@ import argparse
 import json
 
 from sparsgd.bench.step import IMAGE_SHAPES, TIMES, measure_step
-from sparsgd.cli.bench_select import _density, _repeats
+from sparsgd.cli.arguments import density, integer
 from sparsgd.comm import COLLECTIVES
 
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "time one sync step of a model: compress + apply as a share of forward+backward"
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="repeat for several (default: gtopk and dense)",
     )
-    parser.add_argument("--density", type=_density, default=0.001, help="rho (default 0.001)")
-    parser.add_argument("--batch", type=_positive, default=64, help="mini-batch (default 64)")
-    parser.add_argument("--repeats", type=_repeats, default=11, help="timed steps (default 11)")
-    parser.add_argument("--workers", type=_positive, default=1, help="local ranks (default 1)")
+    parser.add_argument("--density", type=density, default=0.001, help="rho (default 0.001)")
+    parser.add_argument("--batch", type=integer(1), default=64, help="mini-batch (default 64)")
+    parser.add_argument("--repeats", type=integer(1), default=11, help="timed steps (default 11)")
+    parser.add_argument("--workers", type=integer(1), default=1, help="local ranks (default 1)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
 
 
