@@ -41,7 +41,9 @@ def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):
     for name, messages in expected_messages.items():  # rank 0: no handshake after the warm-up
         assert by_name[name]["messages_sent"] == by_name[name]["messages_recv"] == messages
     assert math.isfinite(by_name["dense"]["plain_ms"]) and by_name["dense"]["plain_ms"] > 0
-    assert all("plain_ms" not in r for r in rows if r["collective"] != "dense")
+    gathered = by_name["topk_allgather"]["plain_ms"]  # a bare all_gather of k entries
+    assert math.isfinite(gathered) and gathered > 0
+    assert all("plain_ms" not in r for r in rows if r["collective"].startswith("gtopk"))
 
 
 @pytest.mark.parametrize(

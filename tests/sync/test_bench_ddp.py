@@ -31,7 +31,10 @@ def test_bench_ddp_json_has_every_variant_and_counts_collectives(capsys):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--density", "1.5"], "must be in (0, 1]"), (["--repeats", "0"], "must be an integer > 0")],
+    [
+        (["--density", "1.5"], "must be in (0, 1]"),
+        (["--repeats", "0"], "--repeats: must be an integer >= 1; got '0'"),
+    ],
 )
 def test_bench_ddp_refuses_bad_arguments(args, message, capsys):
     with pytest.raises(SystemExit):

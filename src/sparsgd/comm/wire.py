@@ -150,6 +150,8 @@ def open_link(group: dist.ProcessGroup | None, who: str) -> Link:
 
 
 def _as_bytes(tensor: Tensor) -> Tensor:
+    if tensor.numel() == 0:  # an empty tensor may carry any strides; view() refuses stride 0
+        return torch.empty(0, dtype=torch.uint8, device=tensor.device)
     return tensor.contiguous().view(torch.uint8)
 
 
