@@ -1,18 +1,12 @@
-"""``sparsgd bench comm``: time the four collectives on P local processes in one run.
+"""``sparsgd bench comm``: time the four collectives on P processes in one run.
 
-Every rank holds a Gaussian p of --numel entries (seed derived per rank) and calls each
-collective of sparsgd.comm once untimed, then --repeats times after a barrier:
-
-    dense           all_reduce of p                         the baseline
-    topk_allgather  union of the P local top-k sets         O(kP) bytes per rank
-    gtopk           tree reduce + broadcast of k entries    O(k log P) bytes per rank
-    gtopk_exact     gtopk's index set + all_reduce of k values
-
-A call's time is that of the slowest rank (a collective ends when its last rank does); the
-table gives its median over the repeats, split into select (local top-k and tree merges),
-comm and apply, the bytes the busiest rank sent (as counted by the collective, the 40-byte
-input check included), and both ratios to dense measured in this same run. The measuring
-code is :mod:`sparsgd.bench.comm`; this module parses the options and prints the table.
+dense, topk_allgather, gtopk and gtopk_exact, each timed as the slowest rank's median over
+--repeats calls, split into select / comm / apply, with the bytes and messages they counted
+and their ratios to dense measured in the same run; ``plain_ms`` is a bare gloo collective of
+the same bytes. With --lab RATE the ranks run on an emulated cluster of shaped links and each
+row gains ``model_ms``, the alpha-beta cost with alpha and beta calibrated on that cluster.
+The measuring code, and what every column means, is :mod:`sparsgd.bench.comm` (and
+:mod:`sparsgd.bench.lab_comm`); this module parses the options and prints the table.
 """
 
 from __future__ import annotations

@@ -1,21 +1,11 @@
 """``sparsgd bench select``: time torch.topk against the topk, sampled and randomk selections.
 
-For a Gaussian vector x of --numel entries (fixed seed) and k = max(1, floor(density numel)):
-
-    floor        x.sum()                              one read pass of x: the memory floor
-    torch.topk   torch.topk(x.abs(), k)               the baseline (exact, no tie rule)
-    topk         make_compressor("topk").compress      exact top-k, ties to the lower index
-    sampled      make_compressor("sampled")             DGC-style approximate top-k
-    randomk      make_compressor("randomk")             k uniform random coordinates
-
-Each compressor call includes building the message (int32 indices, float32 values). Every
-method runs once untimed; then each of --repeats rounds times the floor and every method once,
-in turn. The table gives the median ms, x floor (ms / median floor ms of the same rounds), the
-achieved density and the speed-up median(torch.topk) / median(method), all measured in this one
-run; --json rows carry ms, floor_ms, x_floor, achieved_density and speedup_vs_torch_topk.
---threads sets torch's intra-op threads (default 1, what the project's launchers give each
-worker process). The measuring code is
-:mod:`sparsgd.bench.select`; this module parses the options and prints the table.
+Every method and a one-read-pass floor (``x.sum()``) are timed in turn in each round on the
+same Gaussian vector; the table gives the median ms, the multiple of the floor, the achieved
+density and the speed-up over torch.topk, all measured in this one run. --threads sets
+torch's intra-op threads (default 1, what the project's launchers give each worker process).
+The measuring code, and what every row means, is :mod:`sparsgd.bench.select`; this module
+parses the options and prints the table.
 """
 
 from __future__ import annotations

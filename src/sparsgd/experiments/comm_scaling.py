@@ -126,7 +126,7 @@ def _measured_table(cfg: CommScalingConfig, measured: dict[str, dict[int, dict]]
         rows,
         "Median over repeats of the slowest rank's time per call; all P processes share this "
         "machine's cores, so times at larger P include waiting for a core. Bytes are counted "
-        "by the collectives (the 40-byte input check per peer included).",
+        "by the collectives (their input check included: status fields and first-call handshake).",
     )
 
 
