@@ -62,6 +62,8 @@ class Finding:
     claim: str
     verdict: str
     evidence: str
+    rule: str = ""  # how the verdict follows from the numbers (printed beside it)
+    reduced: str = ""  # what this run reduced against the paper's setup, and why
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
