@@ -1,4 +1,6 @@
-"""Smoke runs of the experiments that start processes: S-SGD studies, comm, real server."""
+"""Smoke runs of the experiments that start processes: comm, real server.
+
+The S-SGD studies' smoke runs are in test_smoke_sync_studies.py."""
 
 from __future__ import annotations
 
@@ -8,29 +10,6 @@ from smoke_checks import check_results_folder
 from sparsgd.experiments.runner import run_experiment
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.multiprocess, pytest.mark.slow]
-
-
-def test_gtopk_convergence_smoke(tmp_path):
-    run_experiment("gtopk-convergence", tmp_path, smoke=True)
-    results = check_results_folder(tmp_path, "gtopk-convergence")
-    rows = results.table("final").rows
-    assert [(r[0], r[1]) for r in rows] == [
-        (task, method)
-        for task in ("FNN-3 / digits", "LSTM 16 units / synthetic text")
-        for method in ("dense", "topk", "gtopk")
-    ]
-    sent = {(r[0], r[1]): r[4] for r in rows}
-    for task in ("FNN-3 / digits", "LSTM 16 units / synthetic text"):
-        assert sent[(task, "gtopk")] < sent[(task, "dense")] / 10  # density 0.01
-
-
-def test_gtopk_density_smoke(tmp_path):
-    run_experiment("gtopk-density", tmp_path, smoke=True)
-    results = check_results_folder(tmp_path, "gtopk-density")
-    rows = {r[1]: r for r in results.table("density").rows}
-    assert set(rows) == {"dense", "gtopk-0.01", "gtopk-0.001"}
-    assert rows["gtopk-0.001"][3] < rows["gtopk-0.01"][3]  # k
-    assert rows["gtopk-0.001"][5] < rows["gtopk-0.01"][5] < rows["dense"][5]  # bytes
 
 
 def test_comm_scaling_smoke(tmp_path):

@@ -1,185 +1,244 @@
-"""What the S-SGD studies share: running a grid of (task, variant, seed), plotting, judging.
+"""What the S-SGD studies share: running their cells, grouping them, tables and verdicts.
 
-A *variant* is one way to aggregate: a method with its density, e.g. ("gtopk", 0.001), and a
-label. For every task the grid runs every variant and seed as one batch of runs on P workers
-(:mod:`~sparsgd.experiments.sync_batch`), then draws per task the training loss (every logged
-window, x in epochs) and the test metric per epoch, mean ± std over seeds.
+A study is a list of :class:`~sparsgd.experiments.sync_cells.SyncCell` (task x variant x
+recipe x seed, the same seeds for every variant). They run through a
+:class:`~sparsgd.experiments.cells.CellStore` in the study's folder, so an interrupted study
+resumes and a finished one is re-reported without running anything. Results are grouped by
+*arm* (task, variant, recipe), seeds in order.
 
-"Converges like dense" is judged on the final test metric, mean over seeds: a variant is
-consistent with dense when its accuracy is at most ``ACCURACY_GAP`` below dense's, or its
-perplexity at most ``PERPLEXITY_RATIO`` times dense's.
+A claim compares two arms of one cell seed by seed (:func:`sparsgd.report.stats.judge`): the
+score of a run is its final test accuracy at the cap (chance, 1/K, for a run that diverged),
+rule "not_worse" with a margin and a chance level. A smoke run judges nothing: its findings
+are "inconclusive" and say why.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from sparsgd.compress.checks import k_from_density
+from sparsgd.experiments.cells import CellRate, CellStore
 from sparsgd.experiments.spec import RunContext
-from sparsgd.experiments.spread import mean_curve, mean_std, spread_text
-from sparsgd.experiments.sync_batch import run_sync_batch
-from sparsgd.experiments.sync_tasks import SyncTask, curves_of
-from sparsgd.models import LANGUAGE_MODELS
-from sparsgd.report.plots import Panel, Series, draw
-from sparsgd.report.results import Figure
+from sparsgd.experiments.spread import mean_std, spread_text
+from sparsgd.experiments.sync_cells import SyncCell, first_reaching, run_cell, score
+from sparsgd.report.results import Finding, Table
+from sparsgd.report.stats import Verdict, combine, judge
 
 __all__ = [
-    "ACCURACY_GAP",
-    "PERPLEXITY_RATIO",
-    "Variant",
-    "consistent_with",
-    "diverged_count",
-    "final_values",
-    "holds_up",
-    "mean_final",
-    "metric_of",
-    "metric_text",
-    "run_grid",
-    "task_figure",
+    "ARM_COLUMNS",
+    "Arm",
+    "Judgement",
+    "StudyRuns",
+    "arm_table",
+    "cross_check_table",
+    "finding",
+    "judge_arms",
+    "rate_note",
+    "run_study",
+    "verdict_table",
 ]
 
 logger = logging.getLogger(__name__)
 
-# "nearly consistent" in numbers: the papers show curves, not a tolerance; we call a final
-# test accuracy within 2 points of dense, or a perplexity within 10 % of it, consistent
-ACCURACY_GAP = 0.02
-PERPLEXITY_RATIO = 1.10
-LOSS_HEADROOM = 1.5  # loss axis up to 1.5 x the largest starting loss
+Arm = tuple[str, str, str]  # (task key, variant, recipe)
+ARM_COLUMNS = [
+    *("task", "variant", "recipe", "k", "final test accuracy (diverged: 1/K)"),
+    "runs diverged or at chance",
+    *("epochs to target (seeds that reached it)", "steps k/d to target", "steps k/d at cap"),
+    *("bytes sent per rank", "traffic / dense", "modelled s at cap (1 GbE)"),
+]
+SMOKE_EVIDENCE = "smoke run (tiny data, a few steps, one seed): not a result, no claim is judged"
+
+
+@dataclass
+class StudyRuns:
+    """Every cell's result; the simulated cells grouped by arm, seeds in order."""
+
+    cells: list[SyncCell]
+    results: dict[str, dict[str, Any]]
+    rate: CellRate | None = None
+    arms: dict[Arm, list[SyncCell]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        groups: dict[Arm, list[SyncCell]] = defaultdict(list)
+        for c in sorted(self.cells, key=lambda c: c.seed):
+            if c.engine == "sim":
+                groups[(c.task.key, c.variant, c.recipe)].append(c)
+        self.arms = dict(groups)
+
+    def arm(self, arm: Arm) -> list[dict[str, Any]]:
+        """The results of ``arm``'s seeds, in seed order."""
+        return [self.results[c.name] for c in self.arms[arm]]
+
+    def seeds(self, arm: Arm) -> list[int]:
+        return [c.seed for c in self.arms[arm]]
+
+
+def run_study(cells: Sequence[SyncCell], ctx: RunContext, pool: int) -> StudyRuns:
+    """Run (or read back) every cell in ``ctx.out/cells/`` with ``pool`` processes."""
+    store = CellStore(ctx.out)
+    run = functools.partial(run_cell, data_dir=ctx.data_dir)
+    results = store.run_all([(c.name, c.spec()) for c in cells], run, workers=pool)
+    return StudyRuns(list(cells), results, store.last_rate)
+
+
+def scores(results: list[dict[str, Any]]) -> list[float]:
+    """Each run's score (module docstring)."""
+    classes = next((r["num_classes"] for r in results if r.get("num_classes")), None)
+    chance = 1.0 / classes if classes else 0.0
+    return [score(r, chance) for r in results]
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    return mean_std([v for v in values if v is not None])[0]
+
+
+def _k(cell: SyncCell, numel: int | None) -> int | None:
+    if numel is None:
+        return None
+    return numel if cell.method == "dense" else k_from_density(cell.density, numel)
+
+
+def _to_target(cell: SyncCell, results: list[dict[str, Any]]) -> tuple[str, float | None]:
+    """("2.33 (3 of 3)" or "never (0 of 3)", mean steps k/d at the target)."""
+    if cell.task.target is None:
+        return "no target", None
+    hits = [h for h in (first_reaching(r, cell.task.target) for r in results) if h is not None]
+    if not hits:
+        return f"never (0 of {len(results)})", None
+    epochs = _mean([h[0] for h in hits])
+    return f"{epochs:.2f} ({len(hits)} of {len(results)})", _mean([h[1] for h in hits])
+
+
+def arm_table(runs: StudyRuns, name: str, title: str, note: str) -> Table:
+    """One row per arm: final accuracy over seeds, time to target, traffic, modelled time."""
+    rows = []
+    for arm, cells in runs.arms.items():
+        results = runs.arm(arm)
+        finals = [r["final"] for r in results]
+        numel = next((r.get("numel") for r in results if r.get("numel")), None)
+        bad = sum(1 for r in results if r["outcome"] != "ok")
+        epochs, kd = _to_target(cells[0], results)
+        sent = _mean([f.get("bytes_sent") for f in finals])
+        dense = _mean([f.get("dense_bytes") for f in finals])
+        rows.append(
+            [
+                *(cells[0].task.label, arm[1], arm[2], _k(cells[0], numel)),
+                spread_text(scores(results)),
+                f"{bad} of {len(results)}",
+                epochs,
+                kd,
+                _mean([r["curves"]["steps_k_over_d"][-1] for r in results if r["curves"]["epoch"]]),
+                sent,
+                sent / dense if sent is not None and dense else None,
+                _mean([f.get("modelled_seconds") for f in finals]),
+            ]
+        )
+    return Table(name, title, list(ARM_COLUMNS), rows, note)
 
 
 @dataclass(frozen=True)
-class Variant:
+class Judgement:
+    """One claim cell: which arm against which, and the verdict."""
+
     label: str
-    method: str
-    density: float
+    method: Arm
+    baseline: Arm
+    verdict: Verdict
 
 
-def metric_of(task: SyncTask) -> str:
-    return "test_perplexity" if task.model in LANGUAGE_MODELS else "test_accuracy"
+def judge_arms(
+    runs: StudyRuns, method: Arm, baseline: Arm, margin: float, chance_level: float
+) -> Judgement:
+    """``method`` against ``baseline``, paired by seed (the same seeds in both arms)."""
+    if runs.seeds(method) != runs.seeds(baseline):
+        raise ValueError(
+            f"arms {method} and {baseline} must hold the same seeds to be paired; got "
+            f"{runs.seeds(method)} and {runs.seeds(baseline)}"
+        )
+    verdict = judge(
+        scores(runs.arm(method)),
+        scores(runs.arm(baseline)),
+        rule="not_worse",
+        margin=margin,
+        chance_level=chance_level,
+    )
+    label = f"{method[0]} {method[1]} ({method[2]}) vs {baseline[1]} ({baseline[2]})"
+    return Judgement(label, method, baseline, verdict)
 
 
-def run_grid(
-    tasks: tuple[SyncTask, ...], variants: tuple[Variant, ...], workers: int, ctx: RunContext
-) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """task key -> variant label -> one run record per seed (see sync_batch.read_sync_run).
-
-    Every run of the grid goes into one batch: the P processes start once.
-    """
-    configs, keys = [], []
-    for task in tasks:
-        for seed in ctx.seeds:
-            for v in variants:
-                folder = str(ctx.run_dir(task.key, f"{v.label}-seed{seed}"))
-                configs.append(
-                    task.config(v.method, v.density, workers, folder, seed, ctx.data_dir)
-                )
-                keys.append((task.key, v.label))
-    logger.info("%d runs (%d tasks) on %d workers", len(configs), len(tasks), workers)
-    runs = run_sync_batch(configs, verbose=not ctx.smoke, reuse=ctx.reuse)
-    out: dict[str, dict[str, list[dict[str, Any]]]] = {
-        task.key: {v.label: [] for v in variants} for task in tasks
-    }
-    for (task_key, label), run in zip(keys, runs, strict=True):
-        out[task_key][label].append(run)
-    return out
-
-
-def final_values(runs: list[dict[str, Any]], key: str) -> list[Any]:
-    """``summary[key]`` of every seed's run (None for a run that diverged: it has none)."""
-    return [None if run["summary"] is None else run["summary"][key] for run in runs]
-
-
-def diverged_count(runs: list[dict[str, Any]]) -> int:
-    return sum(1 for run in runs if run["diverged"])
-
-
-def metric_text(runs: list[dict[str, Any]], metric: str) -> str:
-    """``"0.912 ± 0.004 (n=3)"``, with how many seeds diverged when some did."""
-    text = spread_text(final_values(runs, f"final_{metric}"))
-    n = diverged_count(runs)
-    return f"{text}, {n} of {len(runs)} diverged" if n else text
-
-
-def holds_up(
-    dense: list[dict[str, Any]], other: list[dict[str, Any]], metric: str
-) -> tuple[bool, str]:
-    """Whether ``other`` is consistent with dense (the rule above), and the numbers why.
-
-    A variant that diverged in more seeds than dense is not consistent with it, and no run
-    that stayed at chance level (``run["outcome"]``) counts as agreement.
-    """
-    at_chance = sum(1 for run in dense + other if run.get("outcome") == "chance")
-    if at_chance:
-        return False, f"{at_chance} of {len(dense) + len(other)} runs stayed at chance level"
-    if diverged_count(other) > diverged_count(dense):
-        return False, f"{diverged_count(other)} of {len(other)} seeds diverged"
-    d, o = mean_final(dense, metric), mean_final(other, metric)
-    if d is None or o is None:
-        return False, "no final value"
-    return consistent_with(d, o, metric), f"{o:.4g} vs dense {d:.4g}"
-
-
-def consistent_with(dense: float, other: float, metric: str) -> bool:
-    if metric == "test_perplexity":
-        return other <= dense * PERPLEXITY_RATIO
-    return other >= dense - ACCURACY_GAP
-
-
-def _loss_series(label: str, runs: list[dict[str, Any]]) -> Series:
-    curves = [
-        ([r["epoch"] for r in run["steps"]], [r["train_loss"] for r in run["steps"]])
-        for run in runs
+def verdict_table(name: str, title: str, judgements: list[Judgement], smoke: bool) -> Table:
+    rows = [
+        [j.label, "smoke run: not judged", "-"]
+        if smoke
+        else [j.label, j.verdict.text, j.verdict.word]
+        for j in judgements
     ]
-    xs, ys, std = mean_curve(curves)
-    return Series(label, xs, ys, std=std)
+    return Table(name, title, ["claim cell", "paired difference and rule", "verdict"], rows)
 
 
-def _label(label: str, runs: list[dict[str, Any]]) -> str:
-    n = diverged_count(runs)
-    return f"{label} ({n} of {len(runs)} diverged)" if n else label
+def finding(
+    claim: str, judgements: list[Judgement], rule: str, reduced: str, smoke: bool
+) -> Finding:
+    """One claim over its cells: :func:`~sparsgd.report.stats.combine` of their verdicts."""
+    if smoke:
+        return Finding(claim, "inconclusive", SMOKE_EVIDENCE, rule=rule, reduced=reduced)
+    evidence = "; ".join(f"{j.label}: {j.verdict.word}, {j.verdict.text}" for j in judgements)
+    return Finding(claim, combine([j.verdict for j in judgements]), evidence, rule, reduced)
 
 
-def _loss_top(series: list[Series]) -> float | None:
-    """LOSS_HEADROOM x the largest first logged loss: a curve that explodes is cut off."""
-    firsts = [s.y[0] for s in series if s.y and s.y[0] is not None and math.isfinite(s.y[0])]
-    return LOSS_HEADROOM * max(firsts) if firsts else None
-
-
-def task_figure(
-    task: SyncTask, runs: dict[str, list[dict[str, Any]]], ctx: RunContext, name: str
-) -> Figure:
-    """Training loss and test metric against epochs, one curve per variant."""
-    metric = metric_of(task)
-    loss = [_loss_series(_label(label, rs), rs) for label, rs in runs.items()]
-    test = []
-    for label, rs in runs.items():
-        curves = [(c["epoch"], c[metric]) for c in (curves_of(r, metric) for r in rs)]
-        xs, ys, std = mean_curve(curves)
-        test.append(Series(_label(label, rs), xs, ys, std=std))
-    title = metric.replace("_", " ")
-    perplexity = metric == "test_perplexity"
-    path = draw(
-        ctx.figure_path(name),
+def cross_check_table(runs: StudyRuns) -> Table | None:
+    """Each real-engine cell beside its simulated twin (same config and seed)."""
+    by_name = {c.name: c for c in runs.cells}
+    rows = []
+    for cell in runs.cells:
+        twin = by_name.get(cell.name.removesuffix(f"-{cell.engine}"))
+        if cell.engine == "sim" or twin is None:
+            continue
+        real, sim = runs.results[cell.name], runs.results[twin.name]
+        for engine, r in (("real (P processes)", real), ("simulated ranks", sim)):
+            f = r["final"]
+            rows.append(
+                [
+                    twin.name,
+                    engine,
+                    r["outcome"],
+                    f.get("test_accuracy"),
+                    f.get("test_loss"),
+                    f.get("bytes_sent"),
+                ]
+            )
+    if not rows:
+        return None
+    return Table(
+        "cross_check",
+        "Cross-check: the same cell on the real engine and on simulated ranks",
         [
-            Panel(
-                f"{task.label}: training loss",
-                "epoch",
-                "train loss",
-                loss,
-                logy=perplexity,
-                ymax=_loss_top(loss),
-            ),
-            Panel(f"{task.label}: {title}", "epoch", title, test, logy=perplexity),
+            "cell",
+            "engine",
+            "outcome",
+            "final test accuracy",
+            "final test loss",
+            "bytes sent per rank",
         ],
-    )
-    return Figure(
-        path.name,
-        f"{task.label}: training loss (logged windows) and {title} per epoch; bands: ± std "
-        "over seeds; a run that diverged stops where its records stop",
+        rows,
+        "Same config and seed. The bytes must be equal; dense S-SGD's gloo all-reduce adds in "
+        "another order than rank order, so its accuracy may differ in the last digits, and "
+        "the difference can grow over a run.",
     )
 
 
-def mean_final(runs: list[dict[str, Any]], metric: str) -> float | None:
-    return mean_std(final_values(runs, f"final_{metric}"))[0]
+def rate_note(runs: StudyRuns) -> str:
+    """What this invocation ran, in how long: runs per hour (CellStore's rate)."""
+    rate = runs.rate
+    if rate is None or not rate.ran:
+        return "Every cell was read back from cells/: nothing ran in this invocation."
+    return (
+        f"This invocation ran {rate.ran} cells ({rate.reused} read back from cells/) in "
+        f"{rate.seconds:.0f} s with {rate.workers} process(es): {rate.per_hour:.1f} runs per hour."
+    )

@@ -1,21 +1,23 @@
 """A training task of the S-SGD studies (network, data, schedule) and its SyncConfig.
 
-    task = SyncTask("LeNet-5 / MNIST", "lenet5", "mnist", epochs=5, lr=0.05)
+    task = SyncTask("LeNet-5 / MNIST", "lenet5", "mnist", epochs=8, lr=0.05, target=0.97)
     config = task.config(method="gtopk", density=0.001, workers=4, out="...", seed=0,
                          data_dir=None)
+    config = with_recipe(config, "authors", task.warmup_epochs)     # the row's recipe
 
-The method, density, P and seed vary inside an experiment; everything else is the task's.
+The method, density, P, seed and recipe vary inside an experiment; everything else is the
+task's. ``epochs`` is the cap every run of the task trains for; ``target`` the test accuracy
+whose first epoch the studies report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sparsgd.experiments.datasets import data_dir_for
 from sparsgd.sync.config import SyncConfig, check_config
 
-__all__ = ["SyncTask", "curves_of"]
+__all__ = ["TIMEOUT_S", "SyncTask", "with_recipe"]
 
 TIMEOUT_S = 600.0  # a collective that waits this long means a lost peer: fail, do not hang
 
@@ -38,6 +40,8 @@ class SyncTask:
     max_tokens: int | None = None
     bptt: int = 35
     log_every: int = 20
+    target: float | None = None  # test accuracy whose first epoch is reported
+    warmup_epochs: float | None = None  # the recipes' warm-up length (None: the recipe's own)
 
     @property
     def key(self) -> str:
@@ -74,16 +78,12 @@ class SyncTask:
         return check_config(config)
 
 
-def curves_of(run: dict[str, Any], metric: str) -> dict[str, list[float]]:
-    """Per-epoch series of one run read by :func:`~sparsgd.experiments.sync_batch.read_sync_run`.
+def with_recipe(config: SyncConfig, recipe: str, warmup_epochs: float | None) -> SyncConfig:
+    """``config`` under the named training recipe of :mod:`sparsgd.sync.recipes`.
 
-    ``epoch``, ``train_loss``, ``metric``, and ``bytes`` (mean over ranks of the bytes sent so
-    far); a record without a training loss (every step skipped) gives None.
+    The recipes module is imported here, when a study builds its runs, so that the other
+    experiments never depend on it.
     """
-    epochs = run["epochs"]
-    return {
-        "epoch": [r["epoch"] for r in epochs],
-        "train_loss": [r["train_loss"] for r in epochs],
-        metric: [r[metric] for r in epochs],
-        "bytes": [sum(r["bytes_sent_total"]) / len(r["bytes_sent_total"]) for r in epochs],
-    }
+    from sparsgd.sync.recipes import apply_recipe
+
+    return check_config(apply_recipe(config, recipe, warmup_epochs=warmup_epochs))
