@@ -269,8 +269,9 @@ def draw_figure(
     sharey: bool = False,
     legend: str = "auto",
 ) -> Figure:
-    """Draw ``folder/file`` as :func:`draw` does and return its Figure, which records the
-    panels and options so that :func:`redraw` can draw it again from ``results.json``."""
+    """Draw ``folder/file`` as :func:`draw` does; its Figure records panels and options for
+    :func:`redraw` (about 10 bytes of results.json per point: curves of thousands of points
+    are better drawn with :func:`draw` alone, their PNG committed)."""
     draw(Path(folder) / file, panels, ncols=ncols, title=title, sharey=sharey, legend=legend)
     recorded = {
         "panels": [asdict(p) for p in panels],
