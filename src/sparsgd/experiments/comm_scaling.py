@@ -82,7 +82,7 @@ class CommScalingConfig:
     networks: tuple[str, ...] = ("1gbe", "10gbe")
     efficiency_workers: int = 32
     zoo: tuple[str, ...] = ("vgg16", "resnet20", "alexnet", "resnet50", "lstm")
-    cpu_repeats: int = 2  # forward + backward timings per network; 0 skips them
+    cpu_repeats: int = 0  # forward + backward timings per network on this CPU; 0 skips them
     lab_dir: str = "docs/lab_results/comm-100mbit"  # a lab_comm_sweep folder; read only
     timeout_s: float = 900.0
 
@@ -288,8 +288,9 @@ EXPERIMENT = Experiment(
     summary="bytes and time per aggregation, P = 2..8 measured, modelled to P = 1024; ICDCS "
     "scaling efficiency per network beside the paper's; the network lab beside the model",
     full_minutes=3,
-    estimate="measured: 2.1 min (7 process groups, P = 2..8, 4 collectives x 6 calls of "
-    "d = 1e6, plus CPU timings of VGG-16 and the 66M-parameter LSTM) on 2 shared cores",
+    estimate="measured: 2.2 min (7 process groups, P = 2..8, 4 collectives x 6 calls of "
+    "d = 1e6; the modelled tables and the lab records take about a second) on 2 cores "
+    "shared at a load average of 9-14",
     default_seeds=1,
     configure=comm_scaling_config,
     execute=run_comm_scaling,
