@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sparsgd.experiments.comm_scaling_model import PAPER_OVER_DENSE, _range_verdict
 from sparsgd.experiments.gtopk_delta import _learned
 from sparsgd.experiments.staleness import staleness_config
 from sparsgd.experiments.staleness_report import _compare, _mean_final, _verdict
@@ -14,14 +13,6 @@ from sparsgd.experiments.sync_study import (
     holds_up,
 )
 from sparsgd.runs import RunDir
-
-
-def test_range_verdict():
-    assert _range_verdict([3.0, 10.0], PAPER_OVER_DENSE) == "agrees"
-    assert _range_verdict([20.0, 50.0], PAPER_OVER_DENSE) == "partly agrees"  # ahead, no overlap
-    assert _range_verdict([0.7, 3.0], PAPER_OVER_DENSE) == "partly agrees"  # overlap, one behind
-    assert _range_verdict([0.5, 0.9], PAPER_OVER_DENSE) == "disagrees"
-    assert _range_verdict([], PAPER_OVER_DENSE) == "inconclusive"
 
 
 def test_consistency_with_dense():
