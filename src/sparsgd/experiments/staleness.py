@@ -142,7 +142,7 @@ EXPERIMENT = Experiment(
     name="staleness",
     title="Sparsification under staleness: simulated asynchronous SGD (Candela et al. 2019)",
     summary="vanilla vs Top-k / random-k (memory or not) vs staleness-aware, dampening, "
-    "DC-ASGD; FNN-3/MNIST, tau ~ Poisson(0-32), 3 epochs, lr grid of 4, held-out lr choice",
+    "DC-ASGD; FNN-3/MNIST, tau ~ Poisson(0, 8, 32), 3 epochs, lr grid of 5, held-out lr choice",
     full_minutes=35,
     estimate="estimated: 135 dense-update runs x 17.4 CPU s + 180 sparse runs x 10.3 CPU s "
     "(means of 16 measured full-size runs) = 4 200 CPU s over 2 processes on 2 idle cores; "
