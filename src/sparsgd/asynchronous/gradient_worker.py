@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sparsgd.asynchronous.worker_state import check_finite_state
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import Memory
@@ -108,8 +109,10 @@ class GradientWorker:
         numel = self.model.numel
         return SparseMessage(sent.to(index_dtype(numel)), p[sent].to(torch.float32), numel)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
+    def state_dict(self, check: bool = True) -> dict[str, Any]:
+        """Everything the next steps depend on; with ``check``, a memory that holds NaN/Inf
+        is refused (:class:`~sparsgd.asynchronous.worker_state.WorkerStateError`)."""
+        state = {
             "stream": self.stream.state_dict(),
             "dropout": self.dropout.get_state(),
             "compressor": self.compressor.state_dict(),
@@ -117,6 +120,9 @@ class GradientWorker:
             "skipped_nonfinite": self.skipped_nonfinite,
             "steps": self.steps,
         }
+        if check:
+            check_finite_state(state, f"worker {self.worker}'s state")
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])
