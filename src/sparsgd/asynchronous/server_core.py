@@ -37,7 +37,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_state import RejectedPush, ServerState
 from sparsgd.comm.ps_transport import wire_bytes
-from sparsgd.compress.message import SparseMessage, index_dtype
+from sparsgd.compress.message import SparseMessage, dense_bytes, index_dtype, message_bytes
 from sparsgd.runs import RunDir
 
 __all__ = ["Replies", "Reply", "ServerCore"]
@@ -101,13 +101,13 @@ class ServerCore:
 
     def _model(self, worker: int) -> Reply:
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
+        d = self.state.numel
         version, x = self.state.pull(worker)
-        if since is None:
-            indices = torch.arange(x.numel(), dtype=index_dtype(x.numel()))
-            msg = SparseMessage(indices, x, x.numel())
-        else:
-            changed = self.state.changed_since(since)
-            msg = SparseMessage(changed.to(index_dtype(x.numel())), x[changed], x.numel())
+        changed = None if since is None else self.state.changed_since(since)
+        # a change set the wire would send dense (zeros elsewhere) is sent as the whole x
+        if changed is None or message_bytes(changed.numel(), d) >= dense_bytes(d):
+            changed = torch.arange(d)
+        msg = SparseMessage(changed.to(index_dtype(d)), x[changed], d)
         self.holding[worker] = version
         return self._reply(worker, Reply("MODEL", version, msg))
 
