@@ -171,7 +171,8 @@ def test_an_older_checkpoint_resumes_and_records_what_it_lacks(tmp_path):
     checkpoint = load_checkpoint(path)
     norms = checkpoint["recorder"]["residual_norm"]
     assert all(n > 0 for n in norms)
-    del checkpoint["workers"]  # as written before worker states were kept
+    del checkpoint["workers"]  # as written before worker states were kept,
+    del checkpoint["recorder"]["counts"]["state_bytes"]  # and before their bytes were counted
     run.save_checkpoint(checkpoint, checkpoint["server"]["version"])
     resumed = Fleet.resume(CFG, tmp_path)
     assert resumed.gather.restore == {}
@@ -180,6 +181,7 @@ def test_an_older_checkpoint_resumes_and_records_what_it_lacks(tmp_path):
     assert "holds no worker states" in record["dropped"]
     resumed.pull(0)  # a fresh worker: no STATE, just the model
     assert resumed.seen == [(0, "MODEL")] and not math.isnan(resumed.core.state.x.sum())
+    assert resumed.core.recorder.counts["state_bytes"] == [0, 0]
 
 
 def test_a_saved_state_that_is_not_finite_is_not_restored(tmp_path):

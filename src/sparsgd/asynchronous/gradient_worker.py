@@ -73,7 +73,8 @@ class GradientWorker:
         self.model = model
         self.inputs, self.targets = inputs, targets
         self.compressor, self.memory, self.density = compressor, memory, density
-        # a worker process restarted at version r > 0 (a resumed run) draws fresh streams
+        # a process restarted at version r > 0 (a resumed run) draws fresh streams, unless
+        # it is given its saved state (asynchronous.worker_state.restore_worker)
         keys = ("worker", worker) if restart == 0 else ("worker", worker, "restart", restart)
         self.stream = BatchStream(len(targets), batch_size, generator_for(seed, *keys, "batches"))
         self.dropout = generator_for(seed, *keys, "dropout")
