@@ -9,6 +9,7 @@ import pytest
 from sparsgd.cli import experiment_run
 from sparsgd.cli.main import main
 from sparsgd.experiments.registry import EXPERIMENTS
+from sparsgd.report.markdown import SMOKE_VERDICT
 from sparsgd.report.results import VERDICTS, Finding, Results
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,14 +48,14 @@ def test_report_of_a_folder_without_results_is_an_error(tmp_path, capsys):
     assert "holds no results.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("mode", "shown"), [("smoke", "smoke: no verdict"), ("full", "agrees")])
+@pytest.mark.parametrize(("mode", "shown"), [("smoke", SMOKE_VERDICT), ("full", "agrees")])
 def test_only_a_full_run_prints_verdicts(tmp_path, capsys, monkeypatch, mode, shown):
-    finding = Finding(claim="delta stays below 1", verdict="agrees", evidence="max 0.98")
+    finding = Finding("delta stays below 1", "agrees", "max 0.98", rule="every epoch mean < 1")
     results = Results("gtopk-delta", "delta", mode, [0], {}, findings=[finding])
     monkeypatch.setattr(experiment_run, "run_experiment", lambda *args, **kwargs: results)
     assert main(["experiment", "run", "gtopk-delta", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert f"  [{shown}] delta stays below 1" in printed
+    assert f"  [{shown}] delta stays below 1\n      rule: every epoch mean < 1\n" in printed
     assert sum(f"[{verdict}]" in printed for verdict in VERDICTS) == (mode == "full")
 
 
@@ -64,7 +65,7 @@ def test_run_then_report(tmp_path, capsys):
     out = tmp_path / "delta"
     assert main(["experiment", "run", "gtopk-delta", "--smoke", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "[smoke: no verdict]" in printed
+    assert f"[{SMOKE_VERDICT}]" in printed
     assert not any(f"[{verdict}]" in printed for verdict in VERDICTS)
     results = json.loads((out / "results.json").read_text())
     assert results["command"] == f"sparsgd experiment run gtopk-delta --out {out} --smoke"

@@ -21,7 +21,9 @@ def test_comm_scaling_smoke(tmp_path):
     }
     assert all(r[2] > 0 for r in measured)
     efficiency = results.table("efficiency").rows
-    assert all(0 < r[col] <= 1 for r in efficiency for col in (5, 6, 7))
+    assert all(0 < r[col] <= 1 for r in efficiency for col in (6, 7, 8))  # e of each method
+    assert {r[0] for r in results.table("lab").rows} == {2, 4, 8}
+    assert all(f.verdict == "inconclusive" for f in results.findings)  # smoke: no verdicts
 
 
 def test_async_real_smoke(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from smoke_checks import check_results_folder
 
 from sparsgd.experiments.runner import run_experiment
+from sparsgd.experiments.staleness import staleness_config
 from sparsgd.runs import RunDir
 
 pytestmark = pytest.mark.timeout(300)
@@ -28,8 +29,24 @@ def test_gtopk_delta_smoke(tmp_path):
 def test_staleness_smoke(tmp_path):
     run_experiment("staleness", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "staleness")
-    taus = {row[0]: row[1] for row in results.table("tau_logreg").rows}
-    assert taus["sync"] == 0.0  # one worker, no drawn staleness: synchronous SGD
-    assert taus["drawn-4"] > 0 and taus["workers-4"] > 0
-    final = results.table("final_logreg")
-    assert len(final.rows) == 10  # every method of the study ran
+    taus = {row[0]: row[1] for row in results.table("staleness").rows}
+    assert taus[0] == 0.0  # tau ~ Poisson(0): synchronous SGD
+    assert taus[4] > 0
+    methods = [row[0] for row in results.table("test_accuracy").rows]
+    assert methods == list(staleness_config(True).methods)  # every method of the study ran
+    # a smoke run is not a result: no verdict anywhere, the evidence says why
+    assert all(f.verdict == "inconclusive" and "smoke" in f.evidence for f in results.findings)
+    assert all("smoke" in row[4] and "smoke" in row[5] for row in results.table("verdicts").rows)
+    cells = sorted(p.name for p in (tmp_path / "cells").iterdir())
+    assert len(cells) == len(staleness_config(True).cells((0,)))  # one small file per run
+    assert not (tmp_path / "runs").exists()  # no run folders: the cells are the record
+
+
+def test_staleness_resumes_from_its_cells(tmp_path):
+    first = run_experiment("staleness", tmp_path, smoke=True)
+    stamp = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()}
+    again = run_experiment("staleness", tmp_path, smoke=True)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()} == stamp
+    assert "0 run by this invocation" in again.notes[0]
+    assert f"{len(stamp)} read back" in again.notes[0]
+    assert again.table("test_accuracy").rows == first.table("test_accuracy").rows

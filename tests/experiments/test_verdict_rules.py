@@ -2,60 +2,15 @@
 
 from __future__ import annotations
 
-from sparsgd.experiments.comm_scaling_model import PAPER_OVER_DENSE, _range_verdict
 from sparsgd.experiments.gtopk_delta import _learned
-from sparsgd.experiments.staleness import staleness_config
-from sparsgd.experiments.staleness_report import _compare, _mean_final, _verdict
 from sparsgd.experiments.sync_batch import read_sync_run
 from sparsgd.runs import RunDir
-
-
-def test_range_verdict():
-    assert _range_verdict([3.0, 10.0], PAPER_OVER_DENSE) == "agrees"
-    assert _range_verdict([20.0, 50.0], PAPER_OVER_DENSE) == "partly agrees"  # ahead, no overlap
-    assert _range_verdict([0.7, 3.0], PAPER_OVER_DENSE) == "partly agrees"  # overlap, one behind
-    assert _range_verdict([0.5, 0.9], PAPER_OVER_DENSE) == "disagrees"
-    assert _range_verdict([], PAPER_OVER_DENSE) == "inconclusive"
-
-
-def test_staleness_verdict_counts_cells():
-    assert _verdict(3, 3) == "agrees"
-    assert _verdict(2, 4) == "partly agrees"
-    assert _verdict(1, 4) == "disagrees"
-    assert _verdict(0, 0) == "inconclusive"
 
 
 def test_a_run_at_chance_did_not_learn():
     chance = 0.1
     assert not _learned({"epochs": [{"test_accuracy": 0.1135}], "chance": chance})
     assert _learned({"epochs": [{"test_accuracy": 0.9}], "chance": chance})
-
-
-def _run(accuracy: float, steps: int = 12) -> dict:
-    return {
-        "diverged": False,
-        "chance": 0.1,
-        "updates": [steps],
-        "accuracy": [accuracy],
-        "steps": steps,
-    }
-
-
-def test_cells_where_every_method_failed_are_left_out():
-    cfg = staleness_config(True)  # drawn 0 and 4 with every method, workers-4 with two
-    cells = {(s.label, m): [_run(0.5)] for s, m in cfg.grid()}
-    for m in ("vanilla", "topk-0.1", "topk-0.01"):
-        cells[("drawn-4", m)] = [_run(0.11)]  # all at chance: uninformative
-    held, total, _, left_out = _compare(
-        cfg, {"logreg": cells}, lambda c, s: _mean_final(c, s, "vanilla")
-    )
-    assert left_out == 1
-    assert (held, total) == (0, 0)  # workers-4 has no topk-0.01 run: not compared
-    cells[("drawn-4", "vanilla")] = [_run(0.9)]  # now the cell says something: Top-k is worse
-    held, total, _, left_out = _compare(
-        cfg, {"logreg": cells}, lambda c, s: _mean_final(c, s, "vanilla")
-    )
-    assert (held, total, left_out) == (0, 1, 0)
 
 
 def test_read_sync_run_marks_an_exploded_run_diverged(tmp_path):

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sparsgd.asynchronous.worker_state import check_finite_state
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import Memory
@@ -72,7 +73,8 @@ class GradientWorker:
         self.model = model
         self.inputs, self.targets = inputs, targets
         self.compressor, self.memory, self.density = compressor, memory, density
-        # a worker process restarted at version r > 0 (a resumed run) draws fresh streams
+        # a process restarted at version r > 0 (a resumed run) draws fresh streams, unless
+        # it is given its saved state (asynchronous.worker_state.restore_worker)
         keys = ("worker", worker) if restart == 0 else ("worker", worker, "restart", restart)
         self.stream = BatchStream(len(targets), batch_size, generator_for(seed, *keys, "batches"))
         self.dropout = generator_for(seed, *keys, "dropout")
@@ -108,8 +110,10 @@ class GradientWorker:
         numel = self.model.numel
         return SparseMessage(sent.to(index_dtype(numel)), p[sent].to(torch.float32), numel)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
+    def state_dict(self, check: bool = True) -> dict[str, Any]:
+        """Everything the next steps depend on; with ``check``, a memory that holds NaN/Inf
+        is refused (:class:`~sparsgd.asynchronous.worker_state.WorkerStateError`)."""
+        state = {
             "stream": self.stream.state_dict(),
             "dropout": self.dropout.get_state(),
             "compressor": self.compressor.state_dict(),
@@ -117,6 +121,9 @@ class GradientWorker:
             "skipped_nonfinite": self.skipped_nonfinite,
             "steps": self.steps,
         }
+        if check:
+            check_finite_state(state, f"worker {self.worker}'s state")
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.stream.load_state_dict(state["stream"])

@@ -9,12 +9,16 @@
     {"kind": "eval", "step": t, "test_accuracy": ..., "test_loss": ..., "epoch": ...,
      "seconds": ...}                             every ``eval_every`` updates and at the end
     {"kind": "death", "step": t, "worker": w, ...}   a worker lost mid-run
+    {"kind": "halt", "step": t, "reason": ...}       the server ended the run early
+    {"kind": "resume", "step": t, "restored_workers": [...], "dropped_residual_norm": [...],
+     "dropped": ...}                             a real run resumed: what came back, what not
 
 ``seconds`` is wall-clock time for the real server and simulated time in the simulator.
 ``summary.json`` has the keys of the synchronous trainer (``final_test_accuracy``,
 ``bytes_sent_per_rank``, ``dense_bytes_per_rank``, ``steps``, ``wall_seconds``; here "rank"
 means worker, in worker order) plus ``staleness`` {mean, max, count, histogram}, uplink and
-downlink bytes per worker, the pushes received / applied / rejected, and ``dead_workers``.
+downlink bytes per worker, the pushes received / applied / rejected, ``dead_workers``,
+``halted``, ``resumes`` and the bytes of worker states sent for checkpoints (real server).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ PER_WORKER = (
     "uplink_messages",
     "downlink_bytes",
     "downlink_messages",
+    "state_bytes",  # worker states sent for checkpoints (not training traffic)
 )
 
 
@@ -85,6 +90,10 @@ class AsyncRecorder:
         """The server ended the run early (liveness): one log record, kept for the summary."""
         self.halt = {"step": step, "seconds": seconds, "reason": reason}
         self._write({"kind": "halt", **self.halt})
+
+    def state_received(self, worker: int, nbytes: int) -> None:
+        """A STATE frame of ``nbytes`` payload bytes: ``worker``'s state for a checkpoint."""
+        self.counts["state_bytes"][worker] += nbytes
 
     def resumed(self, record: dict[str, Any]) -> None:
         """A resume of the run: one ``resume`` log record, listed in the summary."""
@@ -194,6 +203,7 @@ class AsyncRecorder:
             "pushes_received_per_worker": list(self.counts["pushes"]),
             "pushes_applied_per_worker": list(self.counts["applied"]),
             "flushes_per_worker": list(self.counts["flushes"]),
+            "bytes_worker_state_per_worker": list(self.counts["state_bytes"]),
             "updates_applied": state.applied,
             "pushes_rejected": dict(state.rejected),
             "staleness": state.staleness_summary(),
@@ -215,7 +225,8 @@ class AsyncRecorder:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.counts = {k: list(state["counts"][k]) for k in PER_WORKER}
+        zeros = [0] * self.workers  # a count absent from an older checkpoint
+        self.counts = {k: list(state["counts"].get(k, zeros)) for k in PER_WORKER}
         self.residual_norm = list(state["residual_norm"])
         self.window = [(int(t), int(w), loss) for t, w, loss in state["window"]]
         self.last_eval = state["last_eval"]

@@ -37,7 +37,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_state import RejectedPush, ServerState
 from sparsgd.comm.ps_transport import wire_bytes
-from sparsgd.compress.message import SparseMessage, index_dtype
+from sparsgd.compress.message import SparseMessage, dense_bytes, index_dtype, message_bytes
 from sparsgd.runs import RunDir
 
 __all__ = ["Replies", "Reply", "ServerCore"]
@@ -76,7 +76,7 @@ class ServerCore:
         self.held: list[int] = []  # pulls SSP holds, oldest first
         self.holding: dict[int, int] = {}  # worker -> version of the copy it holds
         self.retired: set[int] = set()
-        self.auto_checkpoint = True  # the simulator checkpoints between events itself
+        self.auto_checkpoint = True  # False: the caller checkpoints (simulator, real server)
         self.halted: str | None = None  # (5) why the run was ended early
         self.refused_in_row = 0  # non-finite / too-large pushes since the last applied one
         self.advanced_at = now()  # when the version last moved (or the run started)
@@ -101,13 +101,13 @@ class ServerCore:
 
     def _model(self, worker: int) -> Reply:
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
+        d = self.state.numel
         version, x = self.state.pull(worker)
-        if since is None:
-            indices = torch.arange(x.numel(), dtype=index_dtype(x.numel()))
-            msg = SparseMessage(indices, x, x.numel())
-        else:
-            changed = self.state.changed_since(since)
-            msg = SparseMessage(changed.to(index_dtype(x.numel())), x[changed], x.numel())
+        changed = None if since is None else self.state.changed_since(since)
+        # a change set the wire would send dense (zeros elsewhere) is sent as the whole x
+        if changed is None or message_bytes(changed.numel(), d) >= dense_bytes(d):
+            changed = torch.arange(d)
+        msg = SparseMessage(changed.to(index_dtype(d)), x[changed], d)
         self.holding[worker] = version
         return self._reply(worker, Reply("MODEL", version, msg))
 
@@ -139,12 +139,12 @@ class ServerCore:
         except RejectedPush as err:
             logger.warning("worker %d: %s", worker, err)
             self._refused(err)
-            return self._release()
+            return self.release()
         self.recorder.reported(worker, residual_norm)  # the norm, once it is known good
         self.refused_in_row, self.advanced_at = 0, self.now()
         self.recorder.applied(app, worker, loss, self.now(), flush=False)
         self._on_schedule()
-        return self._release()
+        return self.release()
 
     def flush(self, worker: int, msg: Any, version: Any, nbytes: int) -> Replies:
         """(3) The worker's residual, applied without delay compensation (x_pulled = x_t)."""
@@ -192,7 +192,7 @@ class ServerCore:
             self.halted = reason
             logger.error("run halted at update %d: %s", self.state.version, reason)
             self.recorder.halted(self.state.version, self.now(), reason)
-        return self._release()
+        return self.release()
 
     def watch(self) -> Replies:
         """(5) Halt when the version has not moved for ``cfg.timeout_s`` (real server)."""
@@ -213,9 +213,9 @@ class ServerCore:
         self.retired.add(worker)
         self.state.retire(worker)
         self.held = [w for w in self.held if w != worker]
-        return self._release()
+        return self.release()
 
-    def _release(self) -> Replies:
+    def release(self) -> Replies:
         """Answer the held pulls that may go now (all of them with STOP once stopping)."""
         replies: Replies = []
         for worker in list(self.held):

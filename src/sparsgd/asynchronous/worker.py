@@ -2,6 +2,8 @@
 
     loop:
         send PULL; receive MODEL (x_t, version t) or STOP           # (1) versioned pull
+            before it: STATE (a resumed run: load the state saved at the checkpoint)   # (0)
+                    or SAVE (a checkpoint: send STATE, this worker's state, and wait)  # (7)
         x <- the dense x_t, or x with the changed entries written    # (2) sparse downlink
         check sum(x) against the server's (float64, bit for bit)
         push = step(x): gradient on the own shard, memory, compressor   # (3)
@@ -10,7 +12,9 @@
     on STOP: send FLUSH (the whole residual, t; pushes sent), wait for DONE   # (6)
 
 A worker that stops normally therefore leaves nothing in its residual. One killed mid-run
-takes its residual with it; the server knows its size from the last push's ``||e||``.
+takes its residual with it; the server knows its size from the last push's ``||e||``. The
+state of (0) and (7) (residual, generators, counters: :mod:`~sparsgd.asynchronous.worker_state`)
+is taken between a push and the next model, so a resumed worker goes on exactly where it was.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import Tensor
 from sparsgd.asynchronous.build import build_gradient_worker
 from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.speed import Pace, make_time_distribution
+from sparsgd.asynchronous.worker_state import restore_worker, worker_state
 from sparsgd.comm.ps_transport import Frame, PSEndpoint
 from sparsgd.worker.flat_model import checksum
 from sparsgd.worker.problem import Problem
@@ -78,6 +83,13 @@ def run_worker(cfg: AsyncConfig, problem: Problem, worker: int, restart: int = 0
     while True:
         endpoint.send(SERVER_RANK, "PULL")  # (1)
         frame = endpoint.recv(SERVER_RANK)
+        while frame.kind in ("STATE", "SAVE"):
+            if frame.kind == "STATE":  # (0)
+                pushes, version = restore_worker(gw, pace, frame.state)
+            else:  # (7)
+                state = worker_state(gw, pace, pushes, version)
+                endpoint.send(SERVER_RANK, "STATE", version, state=state)
+            frame = endpoint.recv(SERVER_RANK)
         if frame.kind == "STOP":
             break
         if frame.kind != "MODEL":

@@ -6,8 +6,10 @@
 The folder receives ``results.json`` (what ran, on which machine, tables, findings and the
 series behind the figures), the figures as PNG files, and ``runs/`` with the folder of every
 training run (config.json, log.jsonl, summary.json). ``sparsgd report DIR...`` turns one or
-more such folders into a markdown report. MNIST and Fashion-MNIST are read from --data-dir
-(or $SPARSGD_DATA); smoke mode uses embedded data only. See docs/experiments.md.
+more such folders into a markdown report. The console gets each claim with its verdict in
+brackets and its rule, or "[smoke run: no verdict]" in smoke mode, whose numbers are no
+result. MNIST and Fashion-MNIST are read from --data-dir (or $SPARSGD_DATA); smoke mode uses
+embedded data only. See docs/experiments.md.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 from sparsgd.experiments.registry import EXPERIMENTS, get_experiment
 from sparsgd.experiments.runner import run_experiment
+from sparsgd.report.markdown import shown_verdict
 
 __all__ = ["HELP", "add_arguments", "command_line", "run"]
 
@@ -107,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"\n{results.title} ({results.mode} mode, {results.wall_seconds / 60:.1f} min)")
     for finding in results.findings:  # a smoke run checks the pipeline; it is not a result
-        verdict = "smoke: no verdict" if results.mode == "smoke" else finding.verdict
-        print(f"  [{verdict}] {finding.claim}")
+        print(f"  [{shown_verdict(finding.verdict, results.mode)}] {finding.claim}")
+        if finding.rule:
+            print(f"      rule: {finding.rule}")
     print(f"results: {args.out}/results.json; report: sparsgd report {args.out}")
     return 0

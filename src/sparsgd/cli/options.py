@@ -18,7 +18,10 @@ and ``modes`` (the modes an option applies to; ``sparsgd train`` refuses it with
     ``float``, ``str`` -> that type;
 (3) the help: the text, then ``one of: a, b`` from ``choices``, then ``(default X)`` unless
     the text already speaks of its default;
-(4) back: :func:`option_values` reads the parsed value of every option field by its name.
+(4) back: :func:`option_values` reads the parsed value of every option field by its name, and
+    :func:`given_options` the names of those given on the command line (a value equal to the
+    default counts as given: ``--momentum 0.5`` beats a preset's momentum even when 0.5 is the
+    default).
 
 ``choices`` are listed, never enforced by argparse: the config's own checks refuse a bad name,
 with the parameter, the value and the valid names, and the command exits 2 without starting.
@@ -33,7 +36,16 @@ import typing
 from collections.abc import Collection, Mapping
 from typing import Any
 
-__all__ = ["add_options", "comma_floats", "flag_of", "option_fields", "option_values"]
+__all__ = [
+    "add_options",
+    "comma_floats",
+    "flag_of",
+    "given_options",
+    "option_fields",
+    "option_values",
+]
+
+GIVEN = "_given_options"  # attribute of the parsed namespace: the fields given on the line
 
 
 def comma_floats(text: str) -> tuple[float, ...]:
@@ -89,14 +101,33 @@ def _help(f: dataclasses.Field, default: Any, note: str | None) -> str:
     return text.replace("%", "%%")  # argparse formats help with %
 
 
+class _Given(argparse.Action):
+    """Store the option's value (a switch: its constant) and note its field as given."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        setattr(namespace, GIVEN, given_options(namespace) | {self.dest})
+
+
+def given_options(args: argparse.Namespace) -> frozenset[str]:
+    """Step (4): the names of the option fields given on the command line."""
+    return frozenset(getattr(args, GIVEN, ()))
+
+
 def _add_one(
     target: argparse._ActionsContainer, f: dataclasses.Field, kind: Any, note: str | None
 ) -> None:
     default = _default_of(f)
-    settings: dict[str, Any] = {"dest": f.name, "default": default}
+    settings: dict[str, Any] = {"dest": f.name, "default": default, "action": _Given}
     settings["help"] = _help(f, default, note)
     if kind is bool:  # (2) a switch flips the default
-        settings["action"] = "store_false" if default else "store_true"
+        settings.update(nargs=0, const=not default)
     else:
         if typing.get_origin(kind) is tuple:
             settings["type"] = comma_floats

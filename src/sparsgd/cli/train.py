@@ -15,7 +15,9 @@ Workers: ``--workers P`` starts P processes on this machine (gloo on CPU, NCCL w
 Every run writes one folder (--out): config.json, log.jsonl, summary.json, checkpoints/.
 ``--resume DIR`` continues that run from its last checkpoint, exactly. ``--mode async`` and
 ``--mode sim`` run asynchronous SGD with a parameter server (real or simulated) instead; see
-docs/async.md. Full guide: docs/training.md.
+docs/async.md. ``--recipe NAME`` starts from a training preset (listed at the end of --help;
+sparsgd.sync.recipes): the options given explicitly override what it sets, and --lr is the
+rate it rescales (momentum-free: x10). Full guide: docs/training.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import textwrap
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,11 +34,18 @@ from typing import Any
 from tqdm import tqdm
 
 from sparsgd.cli import train_async
-from sparsgd.cli.options import add_options, flag_of, option_fields, option_values
+from sparsgd.cli.options import (
+    add_options,
+    flag_of,
+    given_options,
+    option_fields,
+    option_values,
+)
 from sparsgd.comm.launch import LaunchOptions, WorkerFailed
 from sparsgd.runs import RunDirError, closing_lines
 from sparsgd.runs.tensorboard import require_tensorboard
 from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.recipes import RECIPES, RESCALED_FIELDS, apply_recipe
 from sparsgd.sync.train import RESUME_OVERRIDES, resume, train
 
 __all__ = ["HELP", "add_arguments", "run"]
@@ -46,7 +57,8 @@ RUN_GROUP = "workers and run folder"  # the option group of SyncConfig's run fie
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One option per SyncConfig field (sparsgd.cli.options), then the run-folder options."""
-    groups = add_options(parser, SyncConfig)
+    groups = add_options(parser, SyncConfig, notes={"recipe": "one of: " + ", ".join(RECIPES)})
+    parser.epilog = _recipe_list()
     g = groups[RUN_GROUP]
     g.add_argument(
         "--mode",
@@ -72,6 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace the run files of a used --out folder"
     )
     train_async.add_arguments(parser)  # the options of --mode async / sim
+
+
+def _recipe_list() -> str:
+    """The recipes of --recipe, one paragraph each, for the end of ``--help``."""
+    lines = ["recipes (--recipe NAME, --mode sync; sparsgd.sync.recipes, docs/training.md):"]
+    for recipe in RECIPES.values():
+        text = textwrap.fill(
+            recipe.summary,
+            90,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_on_hyphens=False,
+        )
+        lines += [f"  {recipe.name}", text]
+    return "\n".join(lines)
 
 
 class _TqdmHandler(logging.Handler):
@@ -101,7 +128,15 @@ def _default_out() -> str:
 
 
 def _config(args: argparse.Namespace) -> SyncConfig:
-    return SyncConfig(out=args.out or _default_out(), **option_values(args, SyncConfig))
+    """The options as a config; with --recipe: the recipe applied to them, then every option
+    given explicitly set again (but --lr, which the recipe rescales rather than sets)."""
+    values = option_values(args, SyncConfig)
+    name = values.pop("recipe")
+    config = SyncConfig(out=args.out or _default_out(), **values)
+    if name is None:
+        return config
+    explicit = (given_options(args) & values.keys()) - RESCALED_FIELDS
+    return replace(apply_recipe(config, name), **{n: values[n] for n in explicit})
 
 
 def _resume_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,11 +7,19 @@ then a payload whose size the header gives.
                        (meta0, meta1: two float64 carried bit for bit, e.g. ||e|| and loss)
     payload SPARSE: indices (nnz,) index_dtype(numel), then values (nnz,)    nnz * 8 bytes
             DENSE:  values (numel,)                                          numel * 4 bytes
+            BYTES:  one state as JSON and tensor bytes (comm.state_codec)   nnz bytes
             NONE:   nothing
 
     worker -> server   PULL (ask for the model)   PUSH (c, t_w)   FLUSH (residual, t_w; last)
+                       STATE (the worker's state, asked for by SAVE)
     server -> worker   MODEL (x_t, or what changed since the last pull; version t)
                        STOP (no more work: flush and leave)   DONE (flush applied, goodbye)
+                       SAVE (send your state, for a checkpoint)
+                       STATE (a resumed run: the state this worker had at the checkpoint)
+
+A STATE payload may hold at most ``STATE_BYTES_PER_ENTRY * numel + STATE_BYTES_EXTRA`` bytes
+(a receiver never allocates what a header merely claims), and it is decoded without pickle:
+a payload that does not decode is a malformed frame.
 
 A sparse message goes DENSE when that is cheaper (nnz * 8 >= numel * 4 for float32), so a
 dense compressor costs 4 bytes per entry, not 8. Bytes counted are payload bytes, exactly as
@@ -31,36 +39,50 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from sparsgd.comm.state_codec import decode, encode
 from sparsgd.compress.message import SparseMessage, dense_bytes, index_dtype, message_bytes
 
 __all__ = [
     "HEADER_BYTES",
     "KINDS",
+    "STATE_BYTES_EXTRA",
+    "STATE_BYTES_PER_ENTRY",
     "Frame",
     "Inbound",
     "MalformedFrame",
     "PSEndpoint",
     "ServerInbox",
+    "max_state_bytes",
     "wire_bytes",
 ]
 
 HEADER_LEN = 8
 HEADER_BYTES = HEADER_LEN * 8
-KINDS = {"PULL": 1, "PUSH": 2, "FLUSH": 3, "MODEL": 4, "STOP": 5, "DONE": 6}
+KINDS = {"PULL": 1, "PUSH": 2, "FLUSH": 3, "MODEL": 4, "STOP": 5, "DONE": 6, "SAVE": 7, "STATE": 8}
 _KIND_NAMES = {v: k for k, v in KINDS.items()}
-NONE, SPARSE, DENSE = 0, 1, 2
+NONE, SPARSE, DENSE, BYTES = 0, 1, 2, 3
 VALUE_CODES = {torch.float32: 0, torch.float16: 1}
 _VALUE_DTYPES = {v: k for k, v in VALUE_CODES.items()}
-TAG_HEADER, TAG_INDICES, TAG_VALUES = 1, 2, 3
+TAG_HEADER, TAG_INDICES, TAG_VALUES, TAG_STATE = 1, 2, 3, 4
+# a worker's state: its memory (up to 2 float32 vectors of numel, e.g. DGC's u and v: 8 bytes
+# per entry) and its batch permutation and generators; twice that, and a MiB for the rest
+STATE_BYTES_PER_ENTRY = 16
+STATE_BYTES_EXTRA = 2**20
 
 
 class MalformedFrame(ValueError):
     """A header that does not describe a valid frame (the payload cannot be trusted)."""
+
+
+def max_state_bytes(numel: int) -> int:
+    """The largest STATE payload a receiver accepts for a model of ``numel`` entries."""
+    return STATE_BYTES_PER_ENTRY * numel + STATE_BYTES_EXTRA
 
 
 def wire_bytes(nnz: int, numel: int, value_dtype: torch.dtype = torch.float32) -> int:
@@ -70,21 +92,29 @@ def wire_bytes(nnz: int, numel: int, value_dtype: torch.dtype = torch.float32) -
 
 @dataclass(frozen=True)
 class Frame:
-    """One received frame; ``msg`` holds its payload (all ``numel`` entries if DENSE)."""
+    """One received frame; ``msg`` holds its payload (all ``numel`` entries if DENSE), or
+    ``state`` the decoded state of a STATE frame."""
 
     kind: str
     version: int
     msg: SparseMessage | None
     meta: tuple[float, float]
     nbytes: int  # payload bytes
+    state: Any = None
 
 
 def _header(
-    kind: str, version: int, msg: SparseMessage | None, meta: tuple[float, float]
+    kind: str,
+    version: int,
+    msg: SparseMessage | None,
+    meta: tuple[float, float],
+    blob: Tensor | None = None,
 ) -> Tensor:
     head = torch.zeros(HEADER_LEN, dtype=torch.int64)
     head[0], head[1] = KINDS[kind], version
-    if msg is not None:
+    if blob is not None:
+        head[2], head[4] = blob.numel(), BYTES
+    elif msg is not None:
         dense = message_bytes(msg.nnz, msg.numel, msg.values.dtype) >= dense_bytes(
             msg.numel, msg.values.dtype
         )
@@ -103,6 +133,13 @@ def _parse_header(head: Tensor, numel: int) -> tuple[str, int, int, int, torch.d
         if nnz != 0:
             raise MalformedFrame(f"a frame without payload must have nnz 0; got {nnz}")
         return _KIND_NAMES[kind_code], version, 0, NONE, torch.float32
+    if encoding == BYTES:
+        if _KIND_NAMES[kind_code] != "STATE" or not 0 < nnz <= max_state_bytes(numel):
+            raise MalformedFrame(
+                f"a {_KIND_NAMES[kind_code]} frame of {nnz} state bytes (only STATE frames "
+                f"carry them, at most {max_state_bytes(numel)} for numel {numel})"
+            )
+        return "STATE", version, nnz, BYTES, torch.uint8
     if n != numel or encoding not in (SPARSE, DENSE) or value_code not in _VALUE_DTYPES:
         raise MalformedFrame(
             f"bad payload description: numel {n} (expected {numel}), encoding {encoding}, "
@@ -128,12 +165,17 @@ class PSEndpoint:
         version: int = 0,
         msg: SparseMessage | None = None,
         meta: tuple[float, float] = (0.0, 0.0),
+        state: Any = None,
     ) -> int:
-        """Send one frame to rank ``dst``; returns its payload bytes."""
-        head = _header(kind, version, msg, meta)
+        """Send one frame to rank ``dst`` (``state``: a STATE frame's); returns payload bytes."""
+        blob = None if state is None else encode(state)
+        head = _header(kind, version, msg, meta, blob)
         dist.send(head, dst, tag=TAG_HEADER)
         nbytes = 0
-        if msg is not None and int(head[4]) == DENSE:
+        if blob is not None:
+            dist.send(blob, dst, tag=TAG_STATE)
+            nbytes = blob.numel()
+        elif msg is not None and int(head[4]) == DENSE:
             values = msg.to_dense(msg.values.dtype)
             dist.send(values, dst, tag=TAG_VALUES)
             nbytes = dense_bytes(msg.numel, msg.values.dtype)
@@ -154,6 +196,10 @@ class PSEndpoint:
         meta = (float(meta_values[0]), float(meta_values[1]))
         if encoding == NONE:
             return Frame(kind, version, None, meta, 0)
+        if encoding == BYTES:
+            blob = torch.empty(nnz, dtype=torch.uint8)
+            dist.recv(blob, src, tag=TAG_STATE)
+            return Frame(kind, version, None, meta, nnz, _decoded(blob))
         if encoding == DENSE:
             values = torch.empty(self.numel, dtype=value_dtype)
             dist.recv(values, src, tag=TAG_VALUES)
@@ -167,6 +213,14 @@ class PSEndpoint:
             dist.recv(values, src, tag=TAG_VALUES)
         msg = SparseMessage(indices, values, self.numel)
         return Frame(kind, version, msg, meta, msg.nbytes)
+
+
+def _decoded(blob: Tensor) -> Any:
+    """A STATE payload's state; anything that does not decode is a MalformedFrame."""
+    try:
+        return decode(blob)
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as err:
+        raise MalformedFrame(f"a STATE payload that does not decode: {err}") from None
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ METHODS: dict[str, AsyncMethod] = {
         AsyncMethod("topk-0.01-nomem", "topk", 0.01, "none"),
         AsyncMethod("randk-0.1", "randomk", 0.1, "residual"),
         AsyncMethod("randk-0.01", "randomk", 0.01, "residual"),
+        AsyncMethod("randk-0.01-nomem", "randomk", 0.01, "none"),
         AsyncMethod("staleness-aware", policy="staleness_aware"),
         AsyncMethod("dampening", policy="dampening"),
         AsyncMethod("dc-asgd", policy="dc_asgd"),

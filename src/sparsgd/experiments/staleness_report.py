@@ -1,253 +1,294 @@
-"""Tables, figures and verdicts of the ``staleness`` experiment.
+"""Tables, figures and findings of the ``staleness`` study.
 
-Per network: test accuracy after the fixed number of updates (the evaluation at that update,
-before the workers flush their residuals) and updates to the target accuracy for every (staleness,
-method) cell, mean ± std over seeds; a figure of final accuracy against mean staleness (both
-sources) and of the accuracy curves at the largest drawn staleness.
+Every number is read at lr*(S, method), the grid value chosen on the held-out split
+(:mod:`~sparsgd.experiments.staleness_verdicts` step (1)). Over the n seeds of a cell, with
+sample standard deviation s:
 
-Verdicts (Candela et al. 2019), over every network and every stale setting (S > 0), on the
-mean final accuracy: Top-k with memory "does at least as well" as a rival when it is at most
-``ACCURACY_TOLERANCE`` below it. Against vanilla ASGD, and against the best of the
-counter-measures run in that setting: agrees if both Top-k densities do so in every stale
-setting, partly agrees if they do in at least half, disagrees otherwise.
+    (1) interval  mean -/+ t_{0.975, n-1} s / sqrt(n)        (95% Student t; none for n = 1)
+
+Tables: held-out accuracy over the whole lr grid (the evidence of each choice), test accuracy
+at lr* against S, the staleness the server measured, and per stale cell the verdicts on both
+versions of the claim. Figures (small multiples): test accuracy against S, one panel per
+method group, with the intervals (1) as bands; test accuracy against updates, one panel per
+S, mean ± std over seeds. A smoke run gives every claim "inconclusive": it is not a result.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from sparsgd.experiments.async_setup import accuracy_after, staleness_of
+from scipy import stats as _scipy_stats
+
+from sparsgd.experiments.cells import CellRate
 from sparsgd.experiments.spec import Outcome, RunContext
-from sparsgd.experiments.spread import first_reaching, mean_curve, mean_std, spread_text
+from sparsgd.experiments.spread import mean_curve
+from sparsgd.experiments.staleness_verdicts import (
+    CHANCE_FACTOR,
+    COUNTERS,
+    MARGIN,
+    SPARSE,
+    VANILLA,
+    CellVerdicts,
+    Runs,
+    cell_verdicts,
+    choose_lr,
+    mean_of,
+)
 from sparsgd.report.plots import Panel, Series, draw
 from sparsgd.report.results import Figure, Finding, Table
+from sparsgd.report.stats import combine
 
-__all__ = ["ACCURACY_TOLERANCE", "staleness_outcome"]
+__all__ = ["ACCURACY_TOLERANCE", "GROUPS", "interval", "staleness_outcome"]
 
-# short runs of a few hundred updates move by about a point of accuracy from seed to seed;
-# differences below that are not read as one method beating another
-ACCURACY_TOLERANCE = 0.01
-UNINFORMATIVE = 2.0  # x chance: below this every compared method failed
-SPARSE = ("topk-0.1", "topk-0.01")
-COUNTER = ("staleness-aware", "dampening", "dc-asgd")
-
-Cells = dict[tuple[str, str], list[dict[str, Any]]]
-
-
-def _finals(runs: list[dict[str, Any]]) -> list[float]:
-    """Accuracy after the run's updates, per seed (async_setup.accuracy_after)."""
-    return [accuracy_after(r, r["steps"]) for r in runs]
+ACCURACY_TOLERANCE = MARGIN  # also the async-real study's tolerance
+GROUPS = (  # panels of the accuracy-against-staleness figure
+    ("Top-k, density 0.01", (VANILLA, "topk-0.01", "topk-0.01-nomem")),
+    ("random-k, density 0.01", (VANILLA, "randk-0.01", "randk-0.01-nomem")),
+    ("counter-measures", (VANILLA, SPARSE, *COUNTERS)),
+)
 
 
-def _final_text(runs: list[dict[str, Any]]) -> str:
-    diverged = sum(r["diverged"] for r in runs)
-    text = spread_text(_finals(runs))
-    return f"{text}, {diverged} diverged" if diverged else text
+def _reduced(cfg, runs: Runs, seeds: int) -> str:
+    """What the study reduced against the paper, from its config."""
+    epochs = next(iter(runs.values()))[0]["epochs"]
+    means = ", ".join(str(s) for s in cfg.means)
+    return (
+        "the paper's experimental setup could not be read here (docs/experiments.md); this "
+        f"study runs {cfg.label} only (LeNet-5 dropped for cost), staleness drawn as tau ~ "
+        f"Poisson(S) for one simulated worker with S = {means} (simulated workers with random "
+        f"compute times dropped), density 0.01 only, batch {cfg.batch_size} and {cfg.steps} "
+        f"updates ({epochs:.2f} epochs) per run, a shared grid of {len(cfg.lrs)} learning "
+        f"rates, {seeds} seeds"
+    )
 
 
-def _mean_final(cells: Cells, setting: str, method: str) -> float | None:
-    runs = cells.get((setting, method))
-    return None if not runs else mean_std(_finals(runs))[0]
+def interval(values: list[float]) -> tuple[float, float | None]:
+    """(1): (mean, half-width of the 95% t interval; None for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(_scipy_stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
 
 
-def _settings(cfg) -> list[str]:
-    return list(dict.fromkeys(s.label for s, _ in cfg.grid()))
+def _methods(runs: Runs) -> list[str]:
+    return list(dict.fromkeys(m for _, m, _ in runs))
 
 
-def _reach_text(runs: list[dict[str, Any]], target: float) -> str:
-    hits = [first_reaching((r["updates"], r["accuracy"]), target) for r in runs]
-    reached = [h for h in hits if h is not None]
-    if len(reached) < len(hits):
-        return f"{len(reached)}/{len(hits)} reached" + (
-            f", {spread_text(reached, 0)}" if reached else ""
-        )
-    return spread_text(reached, 0)
+def _means(runs: Runs) -> list[int]:
+    return sorted({s for s, _, _ in runs})
 
 
-def _tables(cfg, task, cells: Cells) -> list[Table]:
-    settings = _settings(cfg)
-    methods = list(dict.fromkeys(m for _, m in cfg.grid()))
-    final_rows, reach_rows = [], []
+def _chosen(runs: Runs, s: int, m: str, lrs) -> list[dict[str, Any]] | None:
+    lr = choose_lr(runs, s, m, lrs)
+    return None if lr is None else runs[(s, m, lr)]
+
+
+def _acc_text(cell: list[dict[str, Any]]) -> str:
+    mean, half = interval([r["test_accuracy"] for r in cell])
+    text = f"{mean:.3f}" if half is None else f"{mean:.3f} ± {half:.3f}"
+    diverged = sum(r["diverged"] for r in cell)
+    return text + (f" ({diverged} diverged)" if diverged else "")
+
+
+def _verdict_text(verdict, smoke: bool) -> str:
+    return "smoke run: no verdict" if smoke else f"{verdict.word}: {verdict.text}"
+
+
+def _tables(cfg, runs: Runs, verdicts: list[CellVerdicts], smoke: bool) -> list[Table]:
+    means, methods = _means(runs), _methods(runs)
+    grid_rows, test_rows = [], []
     for m in methods:
-        final_rows.append(
-            [m] + [_final_text(cells[(s, m)]) if (s, m) in cells else "-" for s in settings]
-        )
-        reach_rows.append(
+        for lr in cfg.lrs:
+            row = [m, f"{lr:g}"]
+            for s in means:
+                cell = runs.get((s, m, lr))
+                mark = " *" if cell and choose_lr(runs, s, m, cfg.lrs) == lr else ""
+                row.append(f"{mean_of(cell, 'valid_accuracy'):.3f}{mark}" if cell else "-")
+            grid_rows.append(row)
+        chosen = [(s, choose_lr(runs, s, m, cfg.lrs)) for s in means]
+        test_rows.append(
             [m]
-            + [
-                _reach_text(cells[(s, m)], task.target) if (s, m) in cells else "-"
-                for s in settings
-            ]
+            + ["-" if lr is None else f"{_acc_text(runs[(s, m, lr)])} @ {lr:g}" for s, lr in chosen]
         )
     taus = []
-    for setting in settings:
-        summaries = [
-            staleness_of(r)
-            for (s, _), rs in cells.items()
-            if s == setting
-            for r in rs
-            if staleness_of(r) is not None
-        ]
+    for s in means:
+        cells = [r for (s2, _, _), rs in runs.items() if s2 == s for r in rs]
         taus.append(
-            [
-                setting,
-                mean_std([t["mean"] for t in summaries])[0],
-                max((t["max"] for t in summaries), default=None),
-            ]
+            [s, mean_of(cells, "tau_mean"), max(r["tau_max"] for r in cells), cells[0]["epochs"]]
         )
+    columns = [f"S={s}" for s in means]
+    verdict_rows = [
+        [
+            v.s,
+            f"{v.vanilla_lr:g}",
+            f"{v.sparse_lr:g}",
+            f"{v.counter[0]} @ {v.counter[1]:g}",
+            _verdict_text(v.later, smoke),
+            _verdict_text(v.v1, smoke),
+        ]
+        for v in verdicts
+    ]
     return [
         Table(
-            f"tau_{task.model}",
-            f"{task.label}: staleness the server measured",
-            ["setting", "mean tau (over runs)", "largest tau"],
+            "valid_grid",
+            f"{cfg.label}: held-out accuracy over the lr grid (mean over seeds; * = lr*)",
+            ["method", "lr", *columns],
+            grid_rows,
+            f"Accuracy on the {cfg.valid_size} held-out training samples after the run's "
+            "updates. lr* is the grid value with the highest mean here (ties: the smaller); "
+            "the test set is never used to choose.",
+        ),
+        Table(
+            "test_accuracy",
+            f"{cfg.label}: test accuracy at lr* (mean ± 95% t half-width over seeds @ lr*)",
+            ["method", *columns],
+            test_rows,
+            "Test accuracy after the run's updates, before the worker flushes its residual. "
+            "A diverged run scores chance. At S = 0 the counter-measures equal vanilla (tau = "
+            "0) and are not run.",
+        ),
+        Table(
+            "staleness",
+            f"{cfg.label}: staleness the server applied, and the budget",
+            ["S", "mean tau (over runs)", "largest tau", "epochs per run"],
             taus,
         ),
         Table(
-            f"final_{task.model}",
-            f"{task.label}: test accuracy after {task.steps} updates",
-            ["method", *settings],
-            final_rows,
-            "Columns: staleness source and mean (drawn: tau ~ Poisson(S), one worker; "
-            "workers: S + 1 simulated workers, exponential compute times). Mean ± std over "
-            f"seeds; accuracy on the first {cfg.test_limit} test samples. A run that diverged "
-            "(its model or residual stopped being finite) counts with chance accuracy, the "
-            "score of a model that predicts one class.",
-        ),
-        Table(
-            f"reach_{task.model}",
-            f"{task.label}: updates to reach {task.target:.0%} test accuracy",
-            ["method", *settings],
-            reach_rows,
-            f"Resolution: one evaluation every {max(1, task.steps // cfg.evals)} updates.",
+            "verdicts",
+            f"{cfg.label}: verdicts per stale cell (Top-k 0.01 with memory)",
+            ["S", "vanilla lr*", "Top-k lr*", "best counter-measure", "later version", "v1"],
+            verdict_rows,
+            "Paired by seed over test accuracy at each method's own lr*; the best "
+            "counter-measure is the one with the highest held-out accuracy at its own lr*.",
         ),
     ]
 
 
-def _figure(cfg, task, cells: Cells, ctx: RunContext) -> Figure:
+def _test_curve(run: dict[str, Any]) -> tuple[list[float], list[float]]:
+    return run["curve"]["updates"], run["curve"]["test"]
+
+
+def _figures(cfg, runs: Runs, verdicts: list[CellVerdicts], ctx: RunContext) -> list[Figure]:
+    means = _means(runs)
+    chance = next(iter(runs.values()))[0]["chance"]
     panels = []
-    for source, means in (("drawn", cfg.drawn_means), ("workers", cfg.worker_means)):
+    for title, group in GROUPS:
         series = []
-        methods = cfg.drawn_methods if source == "drawn" else cfg.worker_methods
-        for m in methods:
-            labels = [(s, "sync" if s == 0 else f"{source}-{s}") for s in means]
-            stats = [
-                (s, mean_std(_finals(cells[(lab, m)]))) for s, lab in labels if (lab, m) in cells
+        for m in group:  # at S = 0 a counter-measure is vanilla: vanilla's runs stand in
+            points = [
+                (s, _chosen(runs, s, VANILLA if s == 0 and m in COUNTERS else m, cfg.lrs))
+                for s in means
             ]
+            stats = [(s, interval([r["test_accuracy"] for r in c])) for s, c in points if c]
             series.append(
                 Series(
                     m,
                     [s for s, _ in stats],
-                    [v[0] for _, v in stats],
-                    std=[v[1] or 0.0 for _, v in stats],
+                    [mean for _, (mean, _) in stats],
+                    std=[half or 0.0 for _, (_, half) in stats],
                 )
             )
-        panels.append(
-            Panel(
-                f"{task.label}: staleness {source}",
-                "mean staleness",
-                "test accuracy after the updates",
-                series,
-            )
-        )
-    worst = f"drawn-{max(cfg.drawn_means)}"
+        ylabel = "test accuracy at lr*"
+        panels.append(Panel(title, "mean staleness S", ylabel, series, hline=(chance, "chance")))
+    path = draw(ctx.figure_path("staleness_accuracy"), panels, ncols=3)
+    counters = {v.s: v.counter[0] for v in verdicts}
     curves = []
-    for m in cfg.drawn_methods:
-        if (worst, m) in cells:
-            xs, ys, std = mean_curve([(r["updates"], r["accuracy"]) for r in cells[(worst, m)]])
-            curves.append(Series(m, xs, ys, std=std))
-    panels.append(Panel(f"{task.label}: accuracy, {worst}", "updates", "test accuracy", curves))
-    path = draw(ctx.figure_path(f"staleness_{task.model}"), panels, ncols=3)
-    return Figure(
-        path.name,
-        f"{task.label}: final accuracy against mean staleness, and "
-        f"accuracy curves at {worst} (± std over seeds)",
+    for s in means:
+        series = []
+        for m in (VANILLA, SPARSE, "randk-0.01", counters.get(s)):
+            cell = None if m is None else _chosen(runs, s, m, cfg.lrs)
+            if cell:
+                xs, ys, std = mean_curve([_test_curve(r) for r in cell])
+                series.append(Series(m, xs, ys, std=std))
+        curves.append(Panel(f"S = {s}", "updates", "test accuracy at lr*", series))
+    curve_path = draw(ctx.figure_path("staleness_curves"), curves, ncols=len(curves))
+    return [
+        Figure(
+            path.name,
+            f"{cfg.label}: test accuracy against mean staleness, each method at its lr* (bands: "
+            "95% t interval over seeds; at S = 0 the counter-measures are vanilla)",
+        ),
+        Figure(
+            curve_path.name,
+            f"{cfg.label}: test accuracy against updates at lr*, vanilla, Top-k and random-k "
+            "with memory and the best counter-measure of each S (bands: ± std over seeds)",
+        ),
+    ]
+
+
+LATER_CLAIM = (
+    "Top-k with memory (density 0.01) is not worse than vanilla ASGD by more than "
+    f"{MARGIN:g} test accuracy under staleness (Candela et al., later version 'Convergence "
+    "Analysis of Sparsified Asynchronous SGD': effects 'negligible')"
+)
+V1_CLAIM = (
+    "Top-k with memory (density 0.01) is better than vanilla ASGD and than the best "
+    "counter-measure under staleness (Candela et al. 2019, v1: 'consistently improves over "
+    "vanilla SGD and current alternatives')"
+)
+RULE = (
+    "per stale cell S, paired by seed, each method at its lr* chosen on held-out data: "
+    "sparsgd.report.stats.judge on test accuracy ({rule}); cells where every compared run "
+    f"stayed at or below {CHANCE_FACTOR:g}x chance are inconclusive; over cells: combine "
+    "(agrees if all agree, disagrees if none agrees and one disagrees, partly agrees otherwise)"
+)
+
+
+def _findings(verdicts: list[CellVerdicts], smoke: bool, reduced: str) -> list[Finding]:
+    later_rule = RULE.format(rule=f"not worse than vanilla by more than {MARGIN:g}")
+    v1_rule = RULE.format(
+        rule="better than vanilla and better than the best counter-measure (by held-out "
+        "accuracy at its lr*); a cell agrees if both agree, disagrees if either disagrees"
     )
-
-
-def _chance(cells: Cells) -> float:
-    return next(iter(cells.values()))[0]["chance"]
-
-
-def _compare(cfg, runs: dict[str, Cells], rival) -> tuple[int, int, list[str], int]:
-    """(cells where both Top-k densities hold up, cells compared, details, cells left out).
-
-    A cell where the rival and both Top-k runs all stay below ``UNINFORMATIVE`` x chance is
-    left out: every method failed there, and the differences are noise.
-    """
-    held, total, details, left_out = 0, 0, [], 0
-    for model, cells in runs.items():
-        floor = UNINFORMATIVE * _chance(cells)
-        for setting in _settings(cfg):
-            if setting == "sync":
-                continue
-            other = rival(cells, setting)
-            sparse = [_mean_final(cells, setting, m) for m in SPARSE]
-            if other is None or any(v is None for v in sparse):
-                continue
-            if max(other, *sparse) < floor:
-                left_out += 1
-                continue
-            total += 1
-            ok = all(v >= other - ACCURACY_TOLERANCE for v in sparse)
-            held += ok
-            details.append(
-                f"{model} {setting}: topk {'/'.join(f'{v:.3f}' for v in sparse)} vs {other:.3f}"
-            )
-    return held, total, details, left_out
-
-
-def _verdict(held: int, total: int) -> str:
-    if total == 0:
-        return "inconclusive"
-    if held == total:
-        return "agrees"
-    return "partly agrees" if held >= total / 2 else "disagrees"
-
-
-def _findings(cfg, runs: dict[str, Cells]) -> list[Finding]:
-    def vanilla(cells, s):
-        return _mean_final(cells, s, "vanilla")
-
-    def best_counter(cells, s):
-        values = [v for m in COUNTER if (v := _mean_final(cells, s, m)) is not None]
-        return max(values) if values else None
-
     findings = []
-    for rival, what in ((vanilla, "vanilla ASGD"), (best_counter, "the best counter-measure")):
-        held, total, details, left_out = _compare(cfg, runs, rival)
-        findings.append(
-            Finding(
-                "Sparsified ASGD (Top-k 0.1 and 0.01, with memory) does at least as well as "
-                f"{what} under staleness (Candela et al. 2019)",
-                _verdict(held, total),
-                f"held in {held} of {total} stale (network, setting) cells: "
-                + "; ".join(details)
-                + f"; rule: mean accuracy after the updates at most {ACCURACY_TOLERANCE} below, "
-                f"both densities; {left_out} cells where every one of them stayed below "
-                f"{UNINFORMATIVE:g}x chance are left out",
-            )
+    for claim, rule, pick in (
+        (LATER_CLAIM, later_rule, lambda v: v.later),
+        (V1_CLAIM, v1_rule, lambda v: v.v1),
+    ):
+        evidence = "; ".join(
+            f"S={v.s}: {pick(v).word} ({pick(v).text}; lr* vanilla {v.vanilla_lr:g}, Top-k "
+            f"{v.sparse_lr:g}, {v.counter[0]} {v.counter[1]:g})"
+            for v in verdicts
         )
+        if smoke:
+            findings.append(
+                Finding(claim, "inconclusive", "smoke run: not a result, no verdict", rule)
+            )
+            continue
+        word = combine([pick(v) for v in verdicts])
+        findings.append(Finding(claim, word, evidence or "no stale cell ran", rule, reduced))
     return findings
 
 
-def staleness_outcome(cfg, runs: dict[str, Cells], ctx: RunContext) -> Outcome:
-    tables, figures = [], []
-    for task in cfg.tasks:
-        tables += _tables(cfg, task, runs[task.model])
-        figures.append(_figure(cfg, task, runs[task.model], ctx))
+def _rate_note(rate: CellRate | None) -> list[str]:
+    if rate is None:
+        return []
+    per_hour = "no run" if rate.per_hour is None else f"{rate.per_hour:.0f} runs per hour"
+    return [
+        f"Cells (out/cells/, one JSON per run): {rate.ran} run by this invocation in "
+        f"{rate.seconds / 60:.1f} min with {rate.workers} process(es) ({per_hour}), "
+        f"{rate.reused} read back from earlier invocations."
+    ]
+
+
+def staleness_outcome(cfg, runs: Runs, ctx: RunContext, rate: CellRate | None) -> Outcome:
+    classes = round(1.0 / next(iter(runs.values()))[0]["chance"])
+    verdicts = [
+        v for s in _means(runs) if s > 0 and (v := cell_verdicts(runs, s, cfg.lrs, classes))
+    ]
     data = {
-        model: {
-            f"{s}|{m}": [
-                {
-                    "updates": r["updates"],
-                    "accuracy": r["accuracy"],
-                    "staleness": staleness_of(r),
-                    "diverged": r["diverged"],
-                }
-                for r in rs
-            ]
-            for (s, m), rs in cells.items()
-        }
-        for model, cells in runs.items()
+        "lr_star": {
+            f"{s}|{m}": choose_lr(runs, s, m, cfg.lrs) for s in _means(runs) for m in _methods(runs)
+        },
+        "best_counter": {str(v.s): list(v.counter) for v in verdicts},
     }
-    return Outcome(tables=tables, figures=figures, findings=_findings(cfg, runs), data=data)
+    return Outcome(
+        tables=_tables(cfg, runs, verdicts, ctx.smoke),
+        figures=_figures(cfg, runs, verdicts, ctx),
+        findings=_findings(verdicts, ctx.smoke, _reduced(cfg, runs, len(ctx.seeds))),
+        notes=_rate_note(rate),
+        data=data,
+    )

@@ -4,7 +4,12 @@
 
 Numbers are printed with :func:`cell` (4 significant digits, "n/a" for a missing value).
 A smoke-mode result is marked as such in its heading and first line: its numbers only show
-that the code runs and must not be read as a result.
+that the code runs and must not be read as a result, so wherever a verdict would stand (the
+claims, a table cell holding a verdict word) it reads :data:`SMOKE_VERDICT` instead.
+
+A claim is one row: the claim, the verdict, the rule the verdict follows from
+(``Finding.rule``), the evidence, and what the run reduced against the paper
+(``Finding.reduced``).
 """
 
 from __future__ import annotations
@@ -13,11 +18,25 @@ import math
 from typing import Any
 
 from sparsgd.report.machine import machine_line
-from sparsgd.report.results import Finding, Results, Table
+from sparsgd.report.results import CELLS_PER_HOUR, VERDICTS, Finding, Results, Table
 
-__all__ = ["cell", "findings_table", "markdown_table", "results_section"]
+__all__ = [
+    "CLAIM_COLUMNS",
+    "SMOKE_VERDICT",
+    "cell",
+    "claim_row",
+    "findings_table",
+    "markdown_table",
+    "results_section",
+    "runs_per_hour",
+    "shown_verdict",
+]
 
 SIGNIFICANT = 4  # digits printed for floats in tables
+SMOKE_VERDICT = "smoke run: no verdict"  # what a smoke run shows where a verdict would be
+NO_RULE = "stated in the evidence"  # a finding from before Finding.rule existed
+NOT_STATED = "not stated"  # a finding that does not say what it reduced
+CLAIM_COLUMNS = ("claim", "verdict here", "rule", "evidence", "reduced against the paper")
 
 
 def cell(value: Any) -> str:
@@ -42,15 +61,46 @@ def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join([head, rule, *body])
 
 
-def findings_table(findings: list[Finding], experiment: str | None = None) -> str:
-    columns = (["experiment"] if experiment else []) + ["claim", "verdict here", "evidence"]
+def shown_verdict(verdict: str, mode: str) -> str:
+    """The verdict as printed: a smoke run has none."""
+    return SMOKE_VERDICT if mode == "smoke" else verdict
+
+
+def claim_row(f: Finding, mode: str) -> list[str]:
+    """Claim, verdict (none in smoke mode), rule, evidence, what was reduced: CLAIM_COLUMNS."""
+    verdict = shown_verdict(f.verdict, mode)
+    return [f.claim, verdict, f.rule or NO_RULE, f.evidence, f.reduced or NOT_STATED]
+
+
+def findings_table(
+    findings: list[Finding], experiment: str | None = None, mode: str = "full"
+) -> str:
+    """One row per claim (:func:`claim_row`), after the experiment's name when given."""
+    columns = (["experiment"] if experiment else []) + list(CLAIM_COLUMNS)
     first = [experiment] if experiment else []
-    rows = [[*first, f.claim, f.verdict, f.evidence] for f in findings]
-    return markdown_table(columns, rows)
+    return markdown_table(columns, [[*first, *claim_row(f, mode)] for f in findings])
 
 
-def _table(t: Table) -> str:
-    parts = [f"**{t.title}**", "", markdown_table(t.columns, t.rows)]
+def runs_per_hour(r: Results) -> str | None:
+    """The study's runs per hour from ``data["cells_per_hour"]``; None when it has none."""
+    rate = r.data.get(CELLS_PER_HOUR)
+    if isinstance(rate, dict):
+        if rate.get("per_hour") is not None:
+            rate = rate["per_hour"]
+        elif rate.get("ran") and rate.get("seconds"):
+            rate = rate["ran"] * 3600.0 / rate["seconds"]
+        else:
+            return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate):
+        return None
+    return f"{rate:.3g}"
+
+
+def _table(t: Table, mode: str) -> str:
+    rows = t.rows
+    if mode == "smoke":  # a verdict word in a table is a verdict too
+        rows = [[SMOKE_VERDICT if v in VERDICTS else v for v in row] for row in rows]
+    parts = [f"**{t.title}**", "", markdown_table(t.columns, rows)]
     if t.note:
         parts += ["", t.note]
     return "\n".join(parts)
@@ -71,6 +121,9 @@ def _header(r: Results) -> list[str]:
         f"- mode: **{r.mode}**, seeds {r.seeds}, ran {minutes:.1f} min (started {r.started})",
         f"- machine: {machine_line(r.machine)}",
     ]
+    rate = runs_per_hour(r)
+    if rate is not None:
+        lines.append(f"- runs per hour (as the study measured them): {rate}")
     if r.command:
         lines.append(f"- command: `{r.command}`")
     return lines
@@ -80,9 +133,9 @@ def results_section(r: Results, figure_prefix: str) -> str:
     """The markdown section of ``r``; figure links are ``figure_prefix/<file>``."""
     lines = _header(r)
     if r.findings:
-        lines += ["", "### Claims", "", findings_table(r.findings)]
+        lines += ["", "### Claims", "", findings_table(r.findings, mode=r.mode)]
     for t in r.tables:
-        lines += ["", _table(t)]
+        lines += ["", _table(t, r.mode)]
     for fig in r.figures:
         link = f"{figure_prefix}/{fig.file}" if figure_prefix else fig.file
         lines += ["", f"![{fig.caption}]({link})", "", f"*{fig.caption}*"]

@@ -11,7 +11,16 @@ A *finding* is one claim of the papers set beside what this run measured:
     Finding(claim="delta stays below 1", verdict="agrees", evidence="max per-epoch mean 0.98")
 
 ``verdict`` is one of :data:`VERDICTS`; the experiment decides it from its numbers by a rule
-it states in ``evidence``, so the report never invents a conclusion.
+it states in ``rule`` (older results: in ``evidence``), so the report never invents a
+conclusion; ``reduced`` says what the run cut from the paper's setup (models, budget, seeds).
+
+Entries of ``data`` that the report reads itself:
+
+    data[CELLS_PER_HOUR]  runs per hour of the study (a number, or a dict with "per_hour", or
+                          with "ran" and "seconds": the fields of experiments.cells.CellRate)
+
+A figure drawn with :func:`sparsgd.report.plots.draw_figure` records its panels in
+``Figure.drawing``, so the report can draw it again when its PNG is absent.
 """
 
 from __future__ import annotations
@@ -22,9 +31,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_FILE", "VERDICTS", "Figure", "Finding", "Results", "Table", "load_results"]
+__all__ = [
+    "CELLS_PER_HOUR",
+    "RESULTS_FILE",
+    "VERDICTS",
+    "Figure",
+    "Finding",
+    "Results",
+    "Table",
+    "load_results",
+]
 
 RESULTS_FILE = "results.json"
+CELLS_PER_HOUR = "cells_per_hour"  # key of Results.data: the study's runs per hour
 VERDICTS = ("agrees", "partly agrees", "disagrees", "inconclusive")
 
 
@@ -53,6 +72,7 @@ class Figure:
 
     file: str
     caption: str
+    drawing: dict[str, Any] = field(default_factory=dict)  # panels and options, to redraw it
 
 
 @dataclass

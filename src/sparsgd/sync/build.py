@@ -7,6 +7,8 @@
     memory  = make_memory(memory, d)             # error feedback (dgc: momentum m inside)
     coll    = make_collective(METHODS[method], compressor=selection)
     sgd     = SyncSGD(params, SGD(params, lr, momentum, weight_decay), coll, memory, P)
+    lr      = LrSchedule(..., warmup_start resolved with this run's P)    # sync/schedule.py
+    density = DensitySchedule(rho, density_warmup, DENSITY_WARMUPS[kind])
 
 With DGC momentum correction the momentum lives in the memory (u = m u + g, before
 compression) and the optimizer runs without momentum; otherwise the optimizer's momentum and
@@ -30,7 +32,7 @@ from sparsgd.compress import Compressor, DensitySchedule, make_compressor, make_
 from sparsgd.data import DatasetBundle, load_dataset, shard, split_size
 from sparsgd.models import ModelSpec, build_model
 from sparsgd.sync.config import SyncConfig
-from sparsgd.sync.schedule import LrSchedule
+from sparsgd.sync.schedule import DENSITY_WARMUPS, LrSchedule, warmup_start_fraction
 from sparsgd.sync.step import SyncSGD
 from sparsgd.worker.batches import (
     SampleBatches,
@@ -131,6 +133,9 @@ def build_parts(c: SyncConfig, ctx: WorkerContext, problem: UserProblem | None =
     memory = make_memory(c.memory, numel, **MEMORY_SETTINGS[c.memory](c))
     sgd = SyncSGD(params, optimizer, collective, memory, ctx.world_size, c.clip)
     total = c.steps if c.steps is not None else math.ceil(c.epochs * steps_per_epoch)
-    lr = LrSchedule(c.lr, steps_per_epoch, c.warmup_epochs, c.lr_decay_epochs, c.lr_decay_factor)
-    density = DensitySchedule(c.density, c.density_warmup)
+    start = warmup_start_fraction(c.warmup_start, ctx.world_size)  # "1/P": P known only here
+    lr = LrSchedule(
+        c.lr, steps_per_epoch, c.warmup_epochs, c.lr_decay_epochs, c.lr_decay_factor, start
+    )
+    density = DensitySchedule(c.density, c.density_warmup, DENSITY_WARMUPS[c.density_warmup_kind])
     return Parts(bundle, model, sgd, compressor, task, batches, lr, density, steps_per_epoch, total)

@@ -22,6 +22,7 @@ from typing import Any
 from sparsgd.compress import MEMORIES
 from sparsgd.data import DATASETS, DatasetBundle, split_size
 from sparsgd.models import LANGUAGE_MODELS, MODELS
+from sparsgd.sync.schedule import DENSITY_WARMUPS, warmup_start_fraction
 from sparsgd.worker.tasks import EVAL_COLUMNS
 
 __all__ = [
@@ -120,15 +121,31 @@ class SyncConfig:
     density_warmup: float = _option(
         0.0,
         _AGG,
-        "DGC density warm-up: 0.25, 0.0625, 0.0156, 0.004 then RHO over the first "
-        "EPOCHS epochs (default 0: none)",
+        "density warm-up over the first EPOCHS epochs, then RHO (default 0: none)",
         "EPOCHS",
+        sync=True,
+    )
+    density_warmup_kind: str = _option(
+        "dgc",
+        _AGG,
+        "stages of --density-warmup, never sparser than RHO: dgc: 0.25, 0.0625, 0.0156, "
+        "0.004 share the epochs (DGC); gtopk: 0.004 (the gTop-k authors' code)",
+        _NAME,
+        tuple(DENSITY_WARMUPS),
         sync=True,
     )
     workers: int = _option(4, _RUN, "worker processes to start (ignored under torchrun)", "P")
     lr: float = _option(0.1, _OPT, "learning rate", "LR")
     warmup_epochs: float = _option(
         0.0, _OPT, "linear learning-rate warm-up over E epochs", "E", sync=True
+    )
+    warmup_start: str = _option(
+        "0",
+        _OPT,
+        "the warm-up starts at S x LR: a number in [0, 1], or 1/P (P workers: the gTop-k "
+        "authors' and DGC's start)",
+        "S",
+        sync=True,
     )
     lr_decay_epochs: tuple[float, ...] = _option(
         (),
@@ -185,6 +202,14 @@ class SyncConfig:
         _RUN,
         "also write TensorBoard events to DIR/tensorboard (needs tensorboard)",
     )
+    recipe: str | None = _option(
+        None,
+        _OPT,
+        "training preset (sparsgd.sync.recipes, listed below); options given explicitly "
+        "override its settings, and it rescales --lr where it says so",
+        _NAME,
+        sync=True,
+    )
     extra: dict[str, Any] = field(default_factory=dict)  # free notes kept in config.json
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +264,7 @@ def check_config(c: SyncConfig) -> SyncConfig:
     _one_of(c.dataset, list(DATASETS), "dataset")
     _one_of(c.method, list(METHODS), "method")
     _one_of(c.memory, list(MEMORIES), "memory")
+    _one_of(c.density_warmup_kind, list(DENSITY_WARMUPS), "density_warmup_kind")
     _one_of(c.device.split(":")[0], DEVICES, "device")
     _check_numbers(c)
     _check_combinations(c)
@@ -276,6 +302,7 @@ def _check_numbers(c: SyncConfig) -> None:
     _integer(c.verify_every, "verify_every", 0)
     if c.steps is not None:
         _integer(c.steps, "steps", 1)
+    warmup_start_fraction(c.warmup_start, c.workers)  # a number in [0, 1] or "1/P"
 
 
 def _check_combinations(c: SyncConfig) -> None:
