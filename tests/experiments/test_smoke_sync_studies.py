@@ -1,7 +1,7 @@
 """Smoke runs of the S-SGD studies: gtopk-convergence and gtopk-density.
 
 Tiny data and budgets: they show the studies run end to end, resume from their cells and
-claim nothing. Both resolve their training recipes, so they need sparsgd.sync.recipes.
+claim nothing.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import pytest
 from smoke_checks import check_results_folder
 
 from sparsgd.experiments.runner import run_experiment
-
-pytest.importorskip("sparsgd.sync.recipes", reason="the studies name a training recipe per row")
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 RECIPES = ("authors", "momentum-free")
@@ -45,6 +43,7 @@ def test_gtopk_convergence_smoke(tmp_path):
     _claims_nothing(results)
 
 
+@pytest.mark.multiprocess
 def test_gtopk_density_smoke_resumes_from_its_cells(tmp_path):
     run_experiment("gtopk-density", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "gtopk-density")
@@ -56,8 +55,11 @@ def test_gtopk_density_smoke_resumes_from_its_cells(tmp_path):
         assert low[8] < high[8] < dense[8]  # steps k/d at the cap
     assert len(results.table("ablation").rows) == 2
     _claims_nothing(results)
+    real, sim = results.table("cross_check").rows
+    assert real[0] == sim[0] == "fnn3-digits-gtopk-0.001-authors-s0"
+    assert real[3:] == sim[3:]
     cells = sorted(p.name for p in (tmp_path / "cells").iterdir())
-    assert len(cells) == 2 * 3  # (dense + 2 densities) x 2 recipes, one seed
+    assert len(cells) == 2 * 3 + 1  # (dense + 2 densities) x 2 recipes, one seed; a real twin
     again = run_experiment("gtopk-density", tmp_path, smoke=True)
     assert "Every cell was read back" in again.table("density").note
     assert again.table("density").rows == results.table("density").rows

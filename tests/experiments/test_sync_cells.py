@@ -5,13 +5,9 @@ from __future__ import annotations
 import functools
 import json
 
-import pytest
-
 from sparsgd.experiments.cells import CellStore
 from sparsgd.experiments.sync_cells import CURVES, NOT_IN_SPEC, SyncCell, run_cell
 from sparsgd.experiments.sync_tasks import SyncTask
-
-pytest.importorskip("sparsgd.sync.recipes", reason="the cells resolve their training recipe")
 
 TASK = SyncTask("FNN-3 / digits", "fnn3", "digits", epochs=2, lr=0.05, hidden_size=16)
 SMALL_FILE = 4000  # bytes: a cell file holds a few numbers per evaluation, never tensors

@@ -14,6 +14,7 @@ import pytest
 from sparsgd.experiments.sync_batch import run_sync_batch
 from sparsgd.experiments.sync_sim import run_simulated
 from sparsgd.sync.config import SyncConfig
+from sparsgd.sync.recipes import apply_recipe
 
 P = 3
 SUM_ORDER_RTOL = 1e-12  # float64 sums of P per-rank scores, added in another order
@@ -31,14 +32,11 @@ def _config(method: str, out: str, **changes) -> SyncConfig:
         dataset="digits",
         hidden_size=16,
         method=method,
-        density=0.02 if sparse else 1.0,
+        density=0.002 if sparse else 1.0,
         memory="residual" if sparse else "none",
-        density_warmup=1.0 if sparse else 0.0,  # k changes 4 times: the input check's retries
         workers=P,
         lr=0.05,
-        warmup_epochs=0.5,
         momentum=0.9,
-        weight_decay=1e-4,
         batch_size=16,
         epochs=2.0,
         seed=5,
@@ -53,9 +51,10 @@ def _config(method: str, out: str, **changes) -> SyncConfig:
 @pytest.mark.multiprocess
 @pytest.mark.slow
 def test_simulated_ranks_equal_three_real_ranks(tmp_path):
-    configs = [
-        _config("topk", str(tmp_path / "topk")),
-        _config("gtopk", str(tmp_path / "gtopk")),
+    configs = [  # the recipes' warm-ups: lr from lr/P; k changes after epoch 1 (input check)
+        apply_recipe(_config("topk", str(tmp_path / "topk")), "momentum-free", warmup_epochs=0.5),
+        apply_recipe(_config("gtopk", str(tmp_path / "gtopk")), "authors", warmup_epochs=0.5),
+        _config("gtopk", str(tmp_path / "dgc"), density_warmup=1.0, warmup_start="0.5"),
         _config("dense", str(tmp_path / "dense"), steps=DENSE_STEPS),
     ]
     for config, real in zip(configs, run_sync_batch(configs), strict=True):

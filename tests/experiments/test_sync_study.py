@@ -136,13 +136,14 @@ def test_arm_table_reports_epochs_to_target_and_cells_that_never_reach_it():
     assert first_reaching(fast[1], 0.97) == (2.0, 1.0)
 
 
-def test_seed_bands_average_the_seeds_still_running(tmp_path):
+def test_seed_lines_under_a_mean_of_the_seeds_still_running(tmp_path):
     stopped = _result([0.5])  # diverged after its first evaluation
     arm = ArmCurves("gtopk", "authors", [_result([0.6, 0.8]), _result([0.7, 0.9]), stopped])
     series = _series(arm, "epoch")
     assert series.x == [1.0, 2.0]
     assert series.y == pytest.approx([0.6, 0.85])
-    assert series.std[1] == pytest.approx(((0.05**2 * 2) / 1) ** 0.5)
+    assert [len(ry) for _, ry in series.runs] == [2, 2, 1]  # every seed drawn, as far as it ran
     assert series.style == "-"
-    path = draw_study(tmp_path / "f.png", [("LeNet-5, authors", [arm], 0.97)])
-    assert path.read_bytes()[:8] == PNG_MAGIC
+    figure = draw_study(tmp_path, "f.png", "caption", [("LeNet-5, authors", [arm], 0.97)])
+    assert (tmp_path / figure.file).read_bytes()[:8] == PNG_MAGIC
+    assert len(figure.drawing["panels"]) == 3  # epochs, bytes, modelled time

@@ -19,7 +19,7 @@ ResNet-20 and the LSTM are left out; the findings' ``reduced`` text and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sparsgd.experiments.lm_baseline import lstm_finding
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
@@ -31,6 +31,7 @@ from sparsgd.experiments.sync_study import (
     cross_check_table,
     finding,
     judge_arms,
+    outcome_data,
     rate_note,
     run_study,
     verdict_table,
@@ -106,18 +107,9 @@ def _cells(cfg: ConvergenceConfig, seeds: tuple[int, ...]) -> list[SyncCell]:
         for recipe in cfg.recipes
         for method in cfg.methods
     ]
-    if cfg.cross_check:  # the last task's gTop-k cell of the first seed, on P processes
-        cells.append(
-            SyncCell(
-                cfg.tasks[-1],
-                "gtopk",
-                cfg.density,
-                cfg.recipes[0],
-                seeds[0],
-                cfg.workers,
-                engine="real",
-            )
-        )
+    if cfg.cross_check:  # the last task's first gTop-k cell, also on P processes
+        twin = next(c for c in cells if c.task == cfg.tasks[-1] and c.method == "gtopk")
+        cells.append(replace(twin, engine="real"))
     return cells
 
 
@@ -138,12 +130,13 @@ def _figure(cfg: ConvergenceConfig, runs: StudyRuns, ctx: RunContext) -> Figure:
         for task in cfg.tasks
         for recipe in cfg.recipes
     ]
-    path = draw_study(ctx.figure_path("convergence"), groups)
-    return Figure(
-        path.name,
+    return draw_study(
+        ctx.out,
+        "convergence.png",
         f"Test accuracy against epochs, bytes sent per rank and modelled time, P = "
         f"{cfg.workers}, density {cfg.density:g}; one row per network and recipe; "
-        "bands: +- std over seeds",
+        "thin lines: each seed",
+        groups,
     )
 
 
@@ -208,7 +201,7 @@ def run_convergence(cfg: ConvergenceConfig, ctx: RunContext) -> Outcome:
         tables=tables,
         figures=[_figure(cfg, runs, ctx)],
         findings=findings,
-        data={"cells": sorted(runs.results)},
+        data=outcome_data(runs),
     )
 
 

@@ -6,10 +6,11 @@ One row of panels per group (a network, or a density), one column per x axis:
     bytes sent per rank     mean over ranks, cumulative, log axis
     modelled seconds        measured compute and selection + alpha-beta 1 GbE aggregation
 
-Each line is one arm (variant, recipe; the recipe sets the line style): at every evaluation
-the mean over seeds of the test accuracy, with a band of +- one standard deviation over the
-seeds, at x = the mean over seeds of that evaluation's x. A seed that diverged stops where its
-records stop; later points average the seeds still running.
+Each line is one arm (variant, recipe; a variant has one colour in every panel, the recipe
+sets the line style): at every evaluation the mean over seeds of the test accuracy, at x = the
+mean over seeds of that evaluation's x, drawn over every seed's own curve (thin, faint). A seed
+that diverged stops where its records stop; later points average the seeds still running.
+The figure records its panels in results.json (:func:`sparsgd.report.plots.draw_figure`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from sparsgd.experiments.spread import mean_std
-from sparsgd.report.plots import Panel, Series, draw
+from sparsgd.report.plots import Panel, Series, draw_figure
+from sparsgd.report.results import Figure
 
 __all__ = ["RECIPE_STYLES", "X_AXES", "ArmCurves", "draw_study"]
 
@@ -41,10 +43,10 @@ class ArmCurves:
 
 
 def _series(arm: ArmCurves, x_key: str) -> Series | None:
-    """Mean and std over seeds at each evaluation index (module docstring)."""
+    """Mean over seeds at each evaluation index, every seed's curve beneath it (docstring)."""
     curves = [r["curves"] for r in arm.results]
     longest = max((len(c["epoch"]) for c in curves), default=0)
-    xs, ys, stds = [], [], []
+    xs, ys = [], []
     for i in range(longest):
         points = [
             (c[x_key][i], c["test_accuracy"][i])
@@ -53,15 +55,12 @@ def _series(arm: ArmCurves, x_key: str) -> Series | None:
         ]
         if not points:
             continue
-        x, _ = mean_std([p[0] for p in points])
-        y, std = mean_std([p[1] for p in points])
-        xs.append(x)
-        ys.append(y)
-        stds.append(std)
+        xs.append(mean_std([p[0] for p in points])[0])
+        ys.append(mean_std([p[1] for p in points])[0])
     if not xs:
         return None
-    style = RECIPE_STYLES.get(arm.recipe, ":")
-    return Series(f"{arm.label} (n={len(curves)})", xs, ys, std=stds, style=style)
+    runs = [(c[x_key], c["test_accuracy"]) for c in curves]
+    return Series(arm.label, xs, ys, style=RECIPE_STYLES.get(arm.recipe, ":"), runs=runs)
 
 
 def _panels(title: str, arms: list[ArmCurves], target: float | None) -> list[Panel]:
@@ -82,8 +81,8 @@ def _panels(title: str, arms: list[ArmCurves], target: float | None) -> list[Pan
 
 
 def draw_study(
-    path: Path, groups: list[tuple[str, list[ArmCurves], float | None]], title: str = ""
-) -> Path:
+    folder: Path, file: str, caption: str, groups: list[tuple[str, list[ArmCurves], float | None]]
+) -> Figure:
     """One row per ``(group title, arms, target accuracy)``, one column per x axis."""
     panels = [p for name, arms, target in groups for p in _panels(name, arms, target)]
-    return draw(path, panels, ncols=len(X_AXES), title=title)
+    return draw_figure(folder, file, caption, panels, ncols=len(X_AXES), sharey=True)

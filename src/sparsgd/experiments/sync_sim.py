@@ -50,7 +50,7 @@ from sparsgd.sim.network_clock import NETWORK_PRESETS
 from sparsgd.sync.build import MEMORY_SETTINGS, load_bundle
 from sparsgd.sync.config import SyncConfig, check_config
 from sparsgd.sync.report import dense_bytes_per_step
-from sparsgd.sync.schedule import LrSchedule
+from sparsgd.sync.schedule import DENSITY_WARMUPS, LrSchedule, warmup_start_fraction
 from sparsgd.worker.batches import SampleBatches, sample_steps_per_epoch
 from sparsgd.worker.flat_model import flat_grad, trainable, write_grad_
 from sparsgd.worker.seeds import derive_seed, generator_for
@@ -65,14 +65,15 @@ SIM_METHODS = ("dense", "topk", "gtopk")  # the methods whose input-check cost i
 REPRODUCED = frozenset(
     (
         *("model", "dataset", "data_dir", "hidden_size", "reduced", "method", "density"),
-        *("memory", "density_warmup", "workers", "lr", "warmup_epochs", "lr_decay_epochs"),
-        *("lr_decay_factor", "momentum", "weight_decay", "batch_size", "epochs", "steps", "seed"),
+        *("memory", "density_warmup", "density_warmup_kind", "workers", "lr", "warmup_epochs"),
+        *("warmup_start", "lr_decay_epochs", "lr_decay_factor", "momentum", "weight_decay"),
+        *("batch_size", "epochs", "steps", "seed"),
     )
 )
 NO_EFFECT = frozenset(
     (
         *("out", "log_every", "checkpoint_every", "keep_checkpoints", "verify_every"),
-        *("timeout_s", "progress", "tensorboard", "extra", "bptt"),
+        *("timeout_s", "progress", "tensorboard", "extra", "bptt", "recipe"),
     )
 )
 
@@ -273,8 +274,9 @@ def run_simulated(c: SyncConfig, bundle: DatasetBundle | None = None) -> dict[st
     bundle = load_bundle(c) if bundle is None else bundle
     ranks, spe = _build_ranks(c, bundle)
     total = c.steps if c.steps is not None else math.ceil(c.epochs * spe)
-    lr = LrSchedule(c.lr, spe, c.warmup_epochs, c.lr_decay_epochs, c.lr_decay_factor)
-    density = DensitySchedule(c.density, c.density_warmup)
+    start = warmup_start_fraction(c.warmup_start, c.workers)
+    lr = LrSchedule(c.lr, spe, c.warmup_epochs, c.lr_decay_epochs, c.lr_decay_factor, start)
+    density = DensitySchedule(c.density, c.density_warmup, DENSITY_WARMUPS[c.density_warmup_kind])
     traffic = _Traffic(c.collective, c.workers)
     run, epoch, records, diverged, metrics, done = _Tally(), _Tally(), [], None, {}, 0
     started = time.perf_counter()

@@ -18,7 +18,7 @@ import functools
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sparsgd.compress.checks import k_from_density
@@ -26,7 +26,7 @@ from sparsgd.experiments.cells import CellRate, CellStore
 from sparsgd.experiments.spec import RunContext
 from sparsgd.experiments.spread import mean_std, spread_text
 from sparsgd.experiments.sync_cells import SyncCell, first_reaching, run_cell, score
-from sparsgd.report.results import Finding, Table
+from sparsgd.report.results import CELLS_PER_HOUR, Finding, Table
 from sparsgd.report.stats import Verdict, combine, judge
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "cross_check_table",
     "finding",
     "judge_arms",
+    "outcome_data",
     "rate_note",
     "run_study",
     "verdict_table",
@@ -242,3 +243,11 @@ def rate_note(runs: StudyRuns) -> str:
         f"This invocation ran {rate.ran} cells ({rate.reused} read back from cells/) in "
         f"{rate.seconds:.0f} s with {rate.workers} process(es): {rate.per_hour:.1f} runs per hour."
     )
+
+
+def outcome_data(runs: StudyRuns) -> dict[str, Any]:
+    """``results.json``'s data: the cells' names and this invocation's runs per hour."""
+    data: dict[str, Any] = {"cells": sorted(runs.results)}
+    if runs.rate is not None:
+        data[CELLS_PER_HOUR] = {**asdict(runs.rate), "per_hour": runs.rate.per_hour}
+    return data

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sparsgd.experiments.datasets import data_dir_for
 from sparsgd.sync.config import SyncConfig, check_config
+from sparsgd.sync.recipes import apply_recipe
 
 __all__ = ["TIMEOUT_S", "SyncTask", "with_recipe"]
 
@@ -79,11 +80,5 @@ class SyncTask:
 
 
 def with_recipe(config: SyncConfig, recipe: str, warmup_epochs: float | None) -> SyncConfig:
-    """``config`` under the named training recipe of :mod:`sparsgd.sync.recipes`.
-
-    The recipes module is imported here, when a study builds its runs, so that the other
-    experiments never depend on it.
-    """
-    from sparsgd.sync.recipes import apply_recipe
-
+    """``config`` under the named training recipe of :mod:`sparsgd.sync.recipes`, checked."""
     return check_config(apply_recipe(config, recipe, warmup_epochs=warmup_epochs))
