@@ -54,7 +54,8 @@ def test_simulated_ranks_equal_three_real_ranks(tmp_path):
     configs = [  # the recipes' warm-ups: lr from lr/P; k changes after epoch 1 (input check)
         apply_recipe(_config("topk", str(tmp_path / "topk")), "momentum-free", warmup_epochs=0.5),
         apply_recipe(_config("gtopk", str(tmp_path / "gtopk")), "authors", warmup_epochs=0.5),
-        _config("gtopk", str(tmp_path / "dgc"), density_warmup=1.0, warmup_start="0.5"),
+        _config("gtopk", str(tmp_path / "stages"), density_warmup=1.0, warmup_start="0.5"),
+        apply_recipe(_config("gtopk", str(tmp_path / "dgc")), "dgc", warmup_epochs=0.5),
         _config("dense", str(tmp_path / "dense"), steps=DENSE_STEPS),
     ]
     for config, real in zip(configs, run_sync_batch(configs), strict=True):
