@@ -3,10 +3,11 @@
 The ICDCS 2019 convergence study on the networks 2 CPU cores can train to a target: FNN-3 and
 LeNet-5 on MNIST, each method under two recipes of :mod:`sparsgd.sync.recipes` ("authors":
 momentum 0.9, weight decay 1e-4, learning-rate and density warm-ups; "momentum-free": the same
-with momentum 0 and 10 x the rate), 3 seeds shared by all methods. Every run trains to the cap
-of ``CAP_EPOCHS``; the tables give the epochs to the target accuracy and the final accuracy.
-The runs are cells (:mod:`~sparsgd.experiments.sync_cells`) on P simulated ranks, plus one
-cell on the real engine beside its simulated twin.
+with momentum 0 and 10 x the rate), 3 seeds shared by all methods. Every run trains to the
+same cap (:func:`~sparsgd.experiments.sync_tasks.mnist_task`); the tables give the epochs to
+the target accuracy and the final accuracy. The runs are cells
+(:mod:`~sparsgd.experiments.sync_cells`) on P simulated ranks, plus one cell on the real
+engine beside its simulated twin.
 
 Claims (paired by seed, :mod:`~sparsgd.experiments.sync_study`):
 
@@ -26,6 +27,9 @@ from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.sync_cells import SyncCell
 from sparsgd.experiments.sync_figures import ArmCurves, draw_study
 from sparsgd.experiments.sync_study import (
+    CHANCE_LEVEL,
+    MARGIN,
+    RULE,
     StudyRuns,
     arm_table,
     cross_check_table,
@@ -36,22 +40,11 @@ from sparsgd.experiments.sync_study import (
     run_study,
     verdict_table,
 )
-from sparsgd.experiments.sync_tasks import SyncTask
+from sparsgd.experiments.sync_tasks import SyncTask, mnist_task
 from sparsgd.report.results import Figure
 
 __all__ = ["EXPERIMENT", "ConvergenceConfig", "convergence_config"]
 
-CAP_EPOCHS = 5.0  # every run's budget
-TARGET = 0.97  # MNIST test accuracy whose first epoch is reported
-RECIPE_WARMUP_EPOCHS = 1.0  # the recipes' learning-rate warm-up, shortened to fit the cap
-MARGIN = 0.01  # "not worse": at most 1 point of test accuracy below the baseline
-CHANCE_LEVEL = 0.2  # MNIST: runs all at or below 20 % accuracy tell the methods nothing
-RULE = (
-    "paired by seed, score = final test accuracy at the cap (1/K for a run that diverged), "
-    f"95% Student-t interval of the difference; not worse if its low end >= -{MARGIN:g}, "
-    f"worse if its high end < -{MARGIN:g}, else inconclusive; cells at chance "
-    f"(<= {CHANCE_LEVEL:g}) inconclusive; a claim agrees if all its cells agree"
-)
 # measured sample (docs/experiments.md, gtopk-convergence): 12 steps of ResNet-20 on
 # Fashion-MNIST, P = 4 simulated ranks, ~0.13 CPU-s per rank-step, ~30 CPU-s per evaluation
 RESNET_COST = (
@@ -71,18 +64,6 @@ class ConvergenceConfig:
     cross_check: bool = True  # one cell also on the real engine (P processes)
 
 
-def _task(label: str, model: str) -> SyncTask:
-    return SyncTask(
-        label,
-        model,
-        "mnist",
-        epochs=CAP_EPOCHS,
-        lr=0.05,
-        target=TARGET,
-        warmup_epochs=RECIPE_WARMUP_EPOCHS,
-    )
-
-
 def convergence_config(smoke: bool) -> ConvergenceConfig:
     if smoke:
         task = SyncTask(
@@ -96,7 +77,9 @@ def convergence_config(smoke: bool) -> ConvergenceConfig:
             warmup_epochs=0.5,
         )
         return ConvergenceConfig((task,), density=0.01, workers=2, pool=1)
-    return ConvergenceConfig((_task("FNN-3 / MNIST", "fnn3"), _task("LeNet-5 / MNIST", "lenet5")))
+    return ConvergenceConfig(
+        (mnist_task("FNN-3 / MNIST", "fnn3"), mnist_task("LeNet-5 / MNIST", "lenet5"))
+    )
 
 
 def _cells(cfg: ConvergenceConfig, seeds: tuple[int, ...]) -> list[SyncCell]:
@@ -210,10 +193,10 @@ EXPERIMENT = Experiment(
     title="Convergence of dense, Top-k and gTop-k S-SGD (ICDCS 2019)",
     summary="dense vs Top-k vs gTop-k S-SGD, 4 workers, density 0.001, recipes authors and "
     "momentum-free, 3 seeds: FNN-3 and LeNet-5 on MNIST to a 97 % target",
-    full_minutes=27,
-    estimate="estimated from measured samples: a 5-epoch cell on simulated ranks takes ~110 "
-    "CPU-s (LeNet-5) and ~50 CPU-s (FNN-3); 36 cells in a pool of 2 on 2 idle cores, plus the "
-    "real-engine cell (~2 x its twin) and start-up",
+    full_minutes=20,
+    estimate="estimated from measured samples (5-epoch cells on simulated ranks, load 3-9): "
+    "~75 CPU-s per LeNet-5 sparse cell, ~65 dense, ~35 per FNN-3 cell; 36 cells in a pool "
+    "of 2 on 2 idle cores, plus the real-engine twin (~2 x its cell) and start-up",
     default_seeds=3,
     configure=convergence_config,
     execute=run_convergence,

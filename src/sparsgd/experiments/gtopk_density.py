@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sparsgd.experiments.gtopk_convergence import CHANCE_LEVEL, MARGIN, RULE, TARGET
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.sync_cells import SyncCell
 from sparsgd.experiments.sync_figures import ArmCurves, draw_study
 from sparsgd.experiments.sync_study import (
+    CHANCE_LEVEL,
+    MARGIN,
+    RULE,
     StudyRuns,
     arm_table,
     cross_check_table,
@@ -34,16 +36,10 @@ from sparsgd.experiments.sync_study import (
     run_study,
     verdict_table,
 )
-from sparsgd.experiments.sync_tasks import SyncTask
+from sparsgd.experiments.sync_tasks import SyncTask, mnist_task
 from sparsgd.report.results import Figure
 
 __all__ = ["EXPERIMENT", "DensityConfig", "density_config"]
-
-CAP_EPOCHS = 5.0
-RECIPE_WARMUP_EPOCHS = 1.0
-# FNN-3 beside LeNet-5 would add 30 cells of ~50 CPU-s (measured, 5 epochs each): about 12.5
-# min more on 2 idle cores, 41 min in all against the ~35 min a study may take
-FNN_COST = "FNN-3 dropped: its 30 cells would add ~12.5 min on 2 idle cores, ~41 min in all"
 
 
 @dataclass(frozen=True)
@@ -69,17 +65,9 @@ def density_config(smoke: bool) -> DensityConfig:
             warmup_epochs=0.5,
         )
         return DensityConfig((task,), densities=(0.01, 0.001), workers=2, pool=1)
-    lenet = SyncTask(
-        "LeNet-5 / MNIST",
-        "lenet5",
-        "mnist",
-        epochs=CAP_EPOCHS,
-        lr=0.05,
-        target=TARGET,
-        warmup_epochs=RECIPE_WARMUP_EPOCHS,
+    return DensityConfig(
+        (mnist_task("LeNet-5 / MNIST", "lenet5"), mnist_task("FNN-3 / MNIST", "fnn3"))
     )
-    tasks = (lenet,)  # FNN-3 dropped: FNN_COST
-    return DensityConfig(tasks)
 
 
 def _cells(cfg: DensityConfig, seeds: tuple[int, ...]) -> list[SyncCell]:
@@ -123,8 +111,8 @@ def _figure(cfg: DensityConfig, runs: StudyRuns, ctx: RunContext, task: SyncTask
 def _reduced(cfg: DensityConfig, ctx: RunContext) -> str:
     task = cfg.tasks[0]
     return (
-        f"{task.label} (the paper: VGG-16 and ResNet-20 on CIFAR-10, LSTMs on PTB and AN4); "
-        f"{FNN_COST}; "
+        f"{', '.join(t.label for t in cfg.tasks)} (the paper: VGG-16 and ResNet-20 on "
+        "CIFAR-10, LSTMs on PTB and AN4); "
         f"P = {cfg.workers} ranks simulated in one process; {task.epochs:g} epochs per run "
         "(the table's steps k/d at the cap: far below the paper's full schedules at the "
         f"smallest densities); target {task.target:g}; the recipes' learning-rate warm-up "
@@ -202,11 +190,12 @@ EXPERIMENT = Experiment(
     name="gtopk-density",
     title="gTop-k S-SGD at high compression: densities 0.001 to 0.00005",
     summary="gTop-k S-SGD at density 0.001, 0.00025, 0.0001, 0.00005 (1000x-20000x) beside "
-    "dense, recipes authors and momentum-free, 3 seeds: LeNet-5 on MNIST to a 97 % target",
-    full_minutes=31,
-    estimate="estimated from measured samples: a 5-epoch LeNet-5 cell on simulated ranks "
-    "takes ~110 CPU-s; 30 cells in a pool of 2 on 2 idle cores, plus the real-engine cell "
-    "(~2 x its twin) and start-up",
+    "dense, recipes authors and momentum-free, 3 seeds: LeNet-5 and FNN-3 on MNIST to a 97 % "
+    "target",
+    full_minutes=30,
+    estimate="estimated from measured samples (5-epoch cells on simulated ranks, load 3-9): "
+    "~75 CPU-s per LeNet-5 sparse cell, ~65 dense, ~35 per FNN-3 cell; 60 cells in a pool "
+    "of 2 on 2 idle cores, plus the real-engine twin (~2 x its cell) and start-up",
     default_seeds=3,
     configure=density_config,
     execute=run_density,

@@ -31,6 +31,9 @@ from sparsgd.report.stats import Verdict, combine, judge
 
 __all__ = [
     "ARM_COLUMNS",
+    "CHANCE_LEVEL",
+    "MARGIN",
+    "RULE",
     "Arm",
     "Judgement",
     "StudyRuns",
@@ -53,6 +56,14 @@ ARM_COLUMNS = [
     *("epochs to target (seeds that reached it)", "steps k/d to target", "steps k/d at cap"),
     *("bytes sent per rank", "traffic / dense", "modelled s at cap (1 GbE)"),
 ]
+MARGIN = 0.01  # "not worse": at most 1 point of test accuracy below the baseline
+CHANCE_LEVEL = 0.2  # MNIST: runs all at or below 20 % accuracy tell the methods nothing
+RULE = (
+    "paired by seed, score = final test accuracy at the cap (1/K for a run that diverged), "
+    f"95% Student-t interval of the difference; not worse if its low end >= -{MARGIN:g}, "
+    f"worse if its high end < -{MARGIN:g}, else inconclusive; cells at chance "
+    f"(<= {CHANCE_LEVEL:g}) inconclusive; a claim agrees if all its cells agree"
+)
 SMOKE_EVIDENCE = "smoke run (tiny data, a few steps, one seed): not a result, no claim is judged"
 
 

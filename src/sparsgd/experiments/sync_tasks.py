@@ -18,9 +18,21 @@ from sparsgd.experiments.datasets import data_dir_for
 from sparsgd.sync.config import SyncConfig, check_config
 from sparsgd.sync.recipes import apply_recipe
 
-__all__ = ["TIMEOUT_S", "SyncTask", "with_recipe"]
+__all__ = [
+    "MNIST_CAP_EPOCHS",
+    "MNIST_TARGET",
+    "RECIPE_WARMUP_EPOCHS",
+    "TIMEOUT_S",
+    "SyncTask",
+    "mnist_task",
+    "with_recipe",
+]
 
 TIMEOUT_S = 600.0  # a collective that waits this long means a lost peer: fail, do not hang
+MNIST_CAP_EPOCHS = 5.0  # every MNIST run's budget in the S-SGD studies
+MNIST_TARGET = 0.97  # the MNIST test accuracy whose first epoch the studies report
+RECIPE_WARMUP_EPOCHS = 1.0  # the recipes' lr warm-up, shortened to fit the cap (authors: 10)
+MNIST_LR = 0.05  # base rate (momentum-free: x 10), batch 32 per worker
 
 
 @dataclass(frozen=True)
@@ -82,3 +94,16 @@ class SyncTask:
 def with_recipe(config: SyncConfig, recipe: str, warmup_epochs: float | None) -> SyncConfig:
     """``config`` under the named training recipe of :mod:`sparsgd.sync.recipes`, checked."""
     return check_config(apply_recipe(config, recipe, warmup_epochs=warmup_epochs))
+
+
+def mnist_task(label: str, model: str) -> SyncTask:
+    """A network of the S-SGD studies on MNIST: the cap, the target, the recipes' warm-up."""
+    return SyncTask(
+        label,
+        model,
+        "mnist",
+        epochs=MNIST_CAP_EPOCHS,
+        lr=MNIST_LR,
+        target=MNIST_TARGET,
+        warmup_epochs=RECIPE_WARMUP_EPOCHS,
+    )
