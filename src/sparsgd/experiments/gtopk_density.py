@@ -65,9 +65,9 @@ def density_config(smoke: bool) -> DensityConfig:
             warmup_epochs=0.5,
         )
         return DensityConfig((task,), densities=(0.01, 0.001), workers=2, pool=1)
-    return DensityConfig(
-        (mnist_task("LeNet-5 / MNIST", "lenet5"), mnist_task("FNN-3 / MNIST", "fnn3"))
-    )
+    # FNN-3 (30 more cells, ~35 CPU-s each) is left out to fit the 2-core session that runs
+    # the studies; LeNet-5 is the network whose low-density runs diverged under momentum
+    return DensityConfig((mnist_task("LeNet-5 / MNIST", "lenet5"),))
 
 
 def _cells(cfg: DensityConfig, seeds: tuple[int, ...]) -> list[SyncCell]:
@@ -112,7 +112,7 @@ def _reduced(cfg: DensityConfig, ctx: RunContext) -> str:
     task = cfg.tasks[0]
     return (
         f"{', '.join(t.label for t in cfg.tasks)} (the paper: VGG-16 and ResNet-20 on "
-        "CIFAR-10, LSTMs on PTB and AN4); "
+        "CIFAR-10, LSTMs on PTB and AN4; FNN-3 dropped from the full study for time); "
         f"P = {cfg.workers} ranks simulated in one process; {task.epochs:g} epochs per run "
         "(the table's steps k/d at the cap: far below the paper's full schedules at the "
         f"smallest densities); target {task.target:g}; the recipes' learning-rate warm-up "
@@ -190,11 +190,10 @@ EXPERIMENT = Experiment(
     name="gtopk-density",
     title="gTop-k S-SGD at high compression: densities 0.001 to 0.00005",
     summary="gTop-k S-SGD at density 0.001, 0.00025, 0.0001, 0.00005 (1000x-20000x) beside "
-    "dense, recipes authors and momentum-free, 3 seeds: LeNet-5 and FNN-3 on MNIST to a 97 % "
-    "target",
-    full_minutes=30,
+    "dense, recipes authors and momentum-free, 3 seeds: LeNet-5 on MNIST to a 97 % target",
+    full_minutes=20,
     estimate="estimated from measured samples (5-epoch cells on simulated ranks, load 3-9): "
-    "~75 CPU-s per LeNet-5 sparse cell, ~65 dense, ~35 per FNN-3 cell; 60 cells in a pool "
+    "~75 CPU-s per LeNet-5 sparse cell, ~65 dense, 30 cells in a pool "
     "of 2 on 2 idle cores, plus the real-engine twin (~2 x its cell) and start-up",
     default_seeds=3,
     configure=density_config,
