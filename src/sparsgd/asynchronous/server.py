@@ -107,6 +107,8 @@ def _dispatch(core: ServerCore, item: Inbound, reported: dict[int, list[float]])
             return core.drop(w, problem)
         return core.lose(w, problem)
     if frame.kind == "PULL":
+        if all(math.isfinite(v) and v >= 0 for v in frame.meta):  # NaN: no cycle yet
+            core.recorder.cycled(*frame.meta)  # the worker's last (compute_s, comm_s)
         return core.pull(w)
     if frame.kind == "PUSH":
         residual_norm, loss = frame.meta
@@ -154,7 +156,9 @@ def serve(
     inbox.start()
     reported: dict[int, list[float]] = {}
     while not core.done:
+        waited = time.perf_counter()
         item = inbox.next(cfg.timeout_s)  # (1)
+        core.recorder.timed("wait", time.perf_counter() - waited)
         _send_all(core, endpoint, _dispatch(core, item, reported))
         _send_all(core, endpoint, core.watch())  # no new version for timeout_s: halt
     stuck = inbox.join(THREAD_JOIN_S)

@@ -1,13 +1,16 @@
 """A worker process of the real parameter server (rank w + 1 of the process group).
 
     loop:
-        send PULL; receive MODEL (x_t, version t) or STOP           # (1) versioned pull
+        send PULL (the last cycle's seconds); receive MODEL (x_t, version t) or STOP  # (1)
         x <- the dense x_t, or x with the changed entries written    # (2) sparse downlink
         check sum(x) against the server's (float64, bit for bit)
         push = step(x): gradient on the own shard, memory, compressor   # (3)
         sleep (s_w - 1) * compute time + delay draw                 # (4) injected slowness
         send PUSH (c, t, ||e||, loss)                               # (5)
     on STOP: send FLUSH (the whole residual, t; pushes sent), wait for DONE   # (6)
+
+A cycle's seconds go to the server with the next PULL, for the time split of its records
+(asynchronous.run_record): compute = (3) + (4), comm = (1) + (2) + (5).
 
 A worker that stops normally therefore leaves nothing in its residual. One killed mid-run
 takes its residual with it; the server knows its size from the last push's ``||e||``.
@@ -16,6 +19,7 @@ takes its residual with it; the server knows its size from the last push's ``||e
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -75,8 +79,10 @@ def run_worker(cfg: AsyncConfig, problem: Problem, worker: int, restart: int = 0
     endpoint = PSEndpoint(model.numel)
     x: Tensor | None = None
     version, pushes = 0, 0
+    cycle = (math.nan, math.nan)  # (compute_s, comm_s) of the last cycle; NaN: none yet
     while True:
-        endpoint.send(SERVER_RANK, "PULL")  # (1)
+        pulled = time.perf_counter()
+        endpoint.send(SERVER_RANK, "PULL", meta=cycle)  # (1)
         frame = endpoint.recv(SERVER_RANK)
         if frame.kind == "STOP":
             break
@@ -86,9 +92,11 @@ def run_worker(cfg: AsyncConfig, problem: Problem, worker: int, restart: int = 0
         started = time.perf_counter()
         push = gw.step(x)  # (3)
         pace.wait(time.perf_counter() - started)  # (4)
+        computed = time.perf_counter()
         if push is not None:
             endpoint.send(SERVER_RANK, "PUSH", version, push.msg, (push.residual_norm, push.loss))
             pushes += 1  # (5)
+        cycle = (computed - started, started - pulled + time.perf_counter() - computed)
     meta = (float(pushes), float(gw.skipped_nonfinite))
     endpoint.send(SERVER_RANK, "FLUSH", version, gw.flush(), meta)  # (6)
     done = endpoint.recv(SERVER_RANK)
