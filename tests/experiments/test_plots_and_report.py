@@ -34,6 +34,7 @@ def _folder(tmp_path, name: str, mode: str):
     return folder
 
 
+@pytest.mark.slow
 def test_draw_writes_a_png(tmp_path):
     path = draw(
         tmp_path / "a" / "b.png",

@@ -28,6 +28,7 @@ def _holder(folder) -> subprocess.Popen:
     return child
 
 
+@pytest.mark.slow
 def test_second_writer_refused_naming_the_holder(tmp_path):
     folder = tmp_path / "run"
     child = _holder(folder)
@@ -39,6 +40,7 @@ def test_second_writer_refused_naming_the_holder(tmp_path):
         child.wait()
 
 
+@pytest.mark.slow
 def test_dead_holder_taken_over(tmp_path, caplog):
     folder = tmp_path / "run"
     child = _holder(folder)

@@ -1,0 +1,84 @@
+"""Rules for the whole suite: which tests are slow, and the order they are handed out in.
+
+Slow: every test marked ``multiprocess`` (it starts processes that each import torch, 2-4 s
+apiece on a 2-core machine) is also marked ``slow`` here, and a test that takes a second or
+more in one process carries ``@pytest.mark.slow`` itself (README, Tests). ``pytest -m "not
+slow"`` is the fast loop.
+
+Order: modules that hold a slow test run first, each module's tests together and in file
+order (module-scoped fixtures are built once). With pytest-xdist this hands the long tests
+out early, so the run does not end with one worker on a long test and the other one idle;
+``scripts/test.sh`` adds ``--dist loadgroup``, which keeps the tests of one
+``xdist_group`` (a module whose fixture starts a process group, or tests that share a run)
+on one worker.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI_RUN_TIMEOUT_S = 240  # a hang fails the tests that use the run instead of blocking the suite
+# the small two-worker S-SGD run of sync_cli_run: its options, shared by the tests that use it
+SYNC_CLI_RUN = [
+    "--workers",
+    "2",
+    "--hidden-size",
+    "16",
+    "--steps",
+    "6",
+    "--log-every",
+    "2",
+    "--checkpoint-every",
+    "2",
+    "--no-progress",
+]
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks added here
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("multiprocess") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: file order kept
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without a torchrun rank (the command starts its own)."""
+    return {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+
+
+@pytest.fixture(scope="session")
+def sync_cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One finished ``sparsgd train`` run of 2 workers, started as a user starts it: a fresh
+    ``python -m sparsgd.cli.main`` process with ``SYNC_CLI_RUN`` (6 steps, a checkpoint every
+    2). Returns (run folder, the command's stdout); tests change only copies of the folder
+    (``sync_cli_copy``). The tests that use it share an ``xdist_group``: one run per suite.
+    """
+    out = tmp_path_factory.mktemp("sync_cli_run") / "run"
+    command = [sys.executable, "-m", "sparsgd.cli.main", "train", "--out", str(out)]
+    done = subprocess.run(
+        [*command, *SYNC_CLI_RUN],
+        capture_output=True,
+        text=True,
+        timeout=CLI_RUN_TIMEOUT_S,
+        env=child_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+@pytest.fixture
+def sync_cli_copy(sync_cli_run: tuple[Path, str], tmp_path: Path) -> tuple[Path, str]:
+    """A copy of ``sync_cli_run``'s folder in this test's tmp_path, and the run's stdout."""
+    run, stdout = sync_cli_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    return copy, stdout
