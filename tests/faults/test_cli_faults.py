@@ -16,7 +16,6 @@ from sparsgd.runs import RunDir
 pytestmark = pytest.mark.timeout(240)
 
 SIM = ["--model", "logreg", "--dataset", "synthetic", "--batch-size", "16", "--workers", "2"]
-SYNC = ["--workers", "2", "--hidden-size", "16", "--log-every", "2", "--no-progress"]
 HOLD_S = 120  # the lock-holding child sleeps at most this long; the test kills it first
 
 
@@ -104,6 +103,7 @@ def test_every_checkpoint_damaged_is_refused_naming_them(tmp_path, capsys):
     assert all(f"{p.name} cannot be read" in err for p in run.checkpoints())
 
 
+@pytest.mark.slow
 def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
     out = tmp_path / "run"
     _sim_run(out)
@@ -131,12 +131,10 @@ def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
     assert main(["train", "--mode", "sim", "--resume", str(out), "--steps", "12"]) == 0
 
 
-@pytest.mark.slow
 @pytest.mark.multiprocess
-def test_sync_finished_run_and_damaged_checkpoint(tmp_path, capfd):
-    out = tmp_path / "run"
-    assert main(["train", *SYNC, "--steps", "6", "--checkpoint-every", "2", "--out", str(out)]) == 0
-    capfd.readouterr()
+@pytest.mark.xdist_group("sync_cli_run")
+def test_sync_finished_run_and_damaged_checkpoint(sync_cli_copy, capfd):
+    out, _ = sync_cli_copy  # --steps 6 --checkpoint-every 2 (tests/conftest.py, SYNC_CLI_RUN)
     assert main(["train", "--resume", str(out)]) == 2
     assert "--mode sync run in" in capfd.readouterr().err
     assert main(["train", "--resume", str(out), "--steps", "6"]) == 2
