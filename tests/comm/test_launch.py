@@ -25,10 +25,41 @@ READY_WAIT_S = 60.0  # ranks starting on a loaded machine: import torch, join th
 LISTEN = "0A"  # socket state in /proc/net/tcp
 
 
+@pytest.fixture(scope="module")
+def held_group(tmp_path_factory) -> dict:
+    """One launch of 3 ranks for two tests: each rank all-reduces and writes its record, then
+    waits for a go-ahead; meanwhile this process lists the listening sockets.
+
+    Returns the results, the folder, the store's port, every listener, this process's socket
+    inodes and the ranks' (read while the ranks were alive).
+    """
+    folder = tmp_path_factory.mktemp("held_group")
+    group = Group(lw.allreduce_then_hold, 3, (str(folder),), OPTIONS)
+    group.start()
+    try:
+        deadline = time.monotonic() + READY_WAIT_S
+        while not all((folder / f"ready-{r}").exists() for r in range(3)):
+            assert time.monotonic() < deadline, "the ranks never joined their group"
+            time.sleep(0.05)
+        seen = {
+            "folder": folder,
+            "port": group.port,
+            "listeners": _listeners(),
+            "mine": _socket_inodes([os.getpid()]),
+            "ranks": _socket_inodes(group.pids),
+        }
+        (folder / "go").write_text("")
+        seen["results"] = group.wait(deadline_s=READY_WAIT_S)
+    finally:
+        group.close()
+    return seen
+
+
 @pytest.mark.multiprocess
-def test_spawned_workers_share_one_group(tmp_path):
-    results = launch(lw.allreduce_ranks, 3, (str(tmp_path),), OPTIONS)
-    records = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(3)]
+@pytest.mark.xdist_group("launch_held_group")
+def test_spawned_workers_share_one_group(held_group):
+    folder, results = held_group["folder"], held_group["results"]
+    records = [json.loads((folder / f"rank-{r}.json").read_text()) for r in range(3)]
     assert results == records
     assert [r["rank"] for r in records] == [0, 1, 2]
     assert all(r["sum"] == 0 + 1 + 2 and r["world"] == 3 for r in records)
@@ -139,26 +170,16 @@ def _socket_inodes(pids: list[int]) -> set[int]:
 
 
 @pytest.mark.multiprocess
-def test_local_ranks_listen_on_loopback_only(tmp_path):
-    group = Group(lw.hold_until_go, 2, (str(tmp_path),), OPTIONS)
-    group.start()
-    try:
-        deadline = time.monotonic() + READY_WAIT_S
-        while not all((tmp_path / f"ready-{r}").exists() for r in range(2)):
-            assert time.monotonic() < deadline, "the ranks never joined their group"
-            time.sleep(0.05)
-        listeners = _listeners()
-        # the store: on 127.0.0.1 only; no 0.0.0.0 or :: listener on its port
-        assert [a for a, port, _ in listeners if port == group.port] == ["127.0.0.1"]
-        mine = _socket_inodes([os.getpid()])
-        assert group.port in {port for _, port, inode in listeners if inode in mine}
-        # every rank's gloo listeners: on the loopback address too
-        ranks = [a for a, _, inode in listeners if inode in _socket_inodes(group.pids)]
-        assert ranks and set(ranks) == {"127.0.0.1"}
-        (tmp_path / "go").write_text("")
-        assert group.wait(deadline_s=READY_WAIT_S) == [0, 1]
-    finally:
-        group.close()
+@pytest.mark.xdist_group("launch_held_group")
+def test_local_ranks_listen_on_loopback_only(held_group):
+    listeners, port = held_group["listeners"], held_group["port"]
+    # the store: on 127.0.0.1 only; no 0.0.0.0 or :: listener on its port
+    assert [a for a, p, _ in listeners if p == port] == ["127.0.0.1"]
+    assert port in {p for _, p, inode in listeners if inode in held_group["mine"]}
+    # every rank's gloo listeners: on the loopback address too
+    ranks = [a for a, _, inode in listeners if inode in held_group["ranks"]]
+    assert ranks and set(ranks) == {"127.0.0.1"}
+    assert [r["rank"] for r in held_group["results"]] == [0, 1, 2]  # every rank went on
 
 
 @pytest.mark.multiprocess
