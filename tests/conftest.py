@@ -15,15 +15,22 @@ on one worker.
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.synchronize
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 CLI_RUN_TIMEOUT_S = 240  # a hang fails the tests that use the run instead of blocking the suite
+LOCK_HOLD_S = 60  # a lock holder sleeps this long at most; the tests kill it long before
+LOCK_READY_S = 30  # a forked holder takes the lock in milliseconds; this bounds a hang
 # the small two-worker S-SGD run of sync_cli_run: its options, shared by the tests that use it
 SYNC_CLI_RUN = [
     "--workers",
@@ -82,3 +89,35 @@ def sync_cli_copy(sync_cli_run: tuple[Path, str], tmp_path: Path) -> tuple[Path,
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     return copy, stdout
+
+
+def _hold_lock(folder: str, ready: multiprocessing.synchronize.Event) -> None:
+    """A lock holder's body: take the folder's RunLock, say so, then sleep until killed."""
+    from sparsgd.runs import RunLock
+
+    lock = RunLock(folder).acquire()
+    ready.set()
+    time.sleep(LOCK_HOLD_S)
+    lock.release()  # not reached: the test kills this process first
+
+
+@pytest.fixture
+def lock_holder() -> Iterator[Callable[[Path], multiprocessing.process.BaseProcess]]:
+    """Start another process that takes a run folder's lock and holds it: ``lock_holder(DIR)``
+    returns once the lock is held. The process is forked from this one (it only locks and
+    sleeps), so it starts in milliseconds; every holder still alive is killed afterwards."""
+    context = multiprocessing.get_context("fork")
+    holders = []
+
+    def start(folder: Path) -> multiprocessing.process.BaseProcess:
+        ready = context.Event()
+        holder = context.Process(target=_hold_lock, args=(str(folder), ready), daemon=True)
+        holder.start()
+        holders.append(holder)
+        assert ready.wait(LOCK_READY_S), f"the lock holder of {folder} never took the lock"
+        return holder
+
+    yield start
+    for holder in holders:
+        holder.kill()
+        holder.join()
