@@ -1,20 +1,18 @@
-"""Rules for the whole suite: which tests are slow, and the order they are handed out in.
+"""Rules and shared runs for the whole suite.
 
 Slow: every test marked ``multiprocess`` (it starts processes that each import torch, 2-4 s
 apiece on a 2-core machine) is also marked ``slow`` here, and a test that takes a second or
 more in one process carries ``@pytest.mark.slow`` itself (README, Tests). ``pytest -m "not
 slow"`` is the fast loop.
 
-Order: modules that hold a slow test run first, each module's tests together and in file
-order (module-scoped fixtures are built once). With pytest-xdist this hands the long tests
-out early, so the run does not end with one worker on a long test and the other one idle;
-``scripts/test.sh`` adds ``--dist loadgroup``, which keeps the tests of one
-``xdist_group`` (a module whose fixture starts a process group, or tests that share a run)
-on one worker.
+Shared: the suite's one end-to-end ``sparsgd train`` run (``sync_cli_run``), made once even
+when pytest-xdist workers ask for it, and a lock holder in another process (``lock_holder``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import importlib.util
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.synchronize
@@ -32,6 +30,7 @@ CLI_RUN_TIMEOUT_S = 240  # a hang fails the tests that use the run instead of bl
 LOCK_HOLD_S = 60  # a lock holder sleeps this long at most; the tests kill it long before
 LOCK_READY_S = 30  # a forked holder takes the lock in milliseconds; this bounds a hang
 # the small two-worker S-SGD run of sync_cli_run: its options, shared by the tests that use it
+# (TensorBoard events too where the package is installed: tests/runs/test_tensorboard.py)
 SYNC_CLI_RUN = [
     "--workers",
     "2",
@@ -44,6 +43,7 @@ SYNC_CLI_RUN = [
     "--checkpoint-every",
     "2",
     "--no-progress",
+    *(["--tensorboard"] if importlib.util.find_spec("tensorboard") else []),
 ]
 
 
@@ -52,8 +52,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("multiprocess") and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
-    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_modules)  # stable: file order kept
 
 
 def child_env() -> dict[str, str]:
@@ -61,14 +59,8 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
 
 
-@pytest.fixture(scope="session")
-def sync_cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One finished ``sparsgd train`` run of 2 workers, started as a user starts it: a fresh
-    ``python -m sparsgd.cli.main`` process with ``SYNC_CLI_RUN`` (6 steps, a checkpoint every
-    2). Returns (run folder, the command's stdout); tests change only copies of the folder
-    (``sync_cli_copy``). The tests that use it share an ``xdist_group``: one run per suite.
-    """
-    out = tmp_path_factory.mktemp("sync_cli_run") / "run"
+def _train_cli(out: Path) -> str:
+    """``python -m sparsgd.cli.main train --out OUT SYNC_CLI_RUN`` in a fresh process: stdout."""
     command = [sys.executable, "-m", "sparsgd.cli.main", "train", "--out", str(out)]
     done = subprocess.run(
         [*command, *SYNC_CLI_RUN],
@@ -79,7 +71,32 @@ def sync_cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return out, done.stdout
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def sync_cli_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One finished ``sparsgd train`` run of 2 workers, started as a user starts it: a fresh
+    ``python -m sparsgd.cli.main`` process with ``SYNC_CLI_RUN`` (6 steps, a checkpoint every
+    2, TensorBoard events). Returns (run folder, the command's stdout); tests read it and
+    change only copies of it (``sync_cli_copy``).
+
+    Under pytest-xdist the workers share the parent of their temporary folders, which is new
+    for each pytest run: the first worker to ask makes the run there, holding a file lock, and
+    the others wait for it and read it (pytest-xdist's documented way to share a session
+    fixture). Without xdist the run goes in this session's temporary folder.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        out = tmp_path_factory.mktemp("sync_cli_run") / "run"
+        return out, _train_cli(out)
+    shared = tmp_path_factory.getbasetemp().parent / "sync_cli_run"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        stdout_file = shared / "stdout.txt"
+        if not stdout_file.exists():  # written last: the run before it is complete
+            stdout_file.write_text(_train_cli(shared / "run"))
+    return shared / "run", stdout_file.read_text()
 
 
 @pytest.fixture

@@ -82,7 +82,6 @@ def test_help_explains_every_option(capsys):
 
 
 @pytest.mark.multiprocess
-@pytest.mark.xdist_group("sync_cli_run")
 def test_run_resume_and_crash(sync_cli_copy, capsys):
     out, stdout = sync_cli_copy  # `python -m sparsgd.cli.main train` in a fresh process
     assert "test accuracy" in stdout and "dense S-SGD would have sent" in stdout

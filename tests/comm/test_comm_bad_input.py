@@ -35,10 +35,6 @@ EXPECTED = {
 WRONG_RANK = {"numel": 2, "density": 1, "k": 0, "nonfinite": 1, "shape": 0, "dtype": 2}
 
 
-# one launch for the module (launched): its tests stay on one pytest-xdist worker
-pytestmark = pytest.mark.xdist_group("comm_bad_input")
-
-
 @pytest.fixture(scope="module")
 def launched() -> list[dict]:
     """Every rank's outcomes of run_bad_inputs and of run_compressor_failures (one launch)."""

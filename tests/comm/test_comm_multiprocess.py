@@ -23,13 +23,7 @@ from sparsgd.compress.checks import k_from_density
 from sparsgd.compress.message import dense_bytes, message_bytes
 from sparsgd.sim.collectives import simulate
 
-# one launch for the module (its fixture): its tests stay on one pytest-xdist worker
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.timeout(300),
-    pytest.mark.slow,
-    pytest.mark.xdist_group("comm_multiprocess"),
-]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 
 GROUP_TIMEOUT_S = 240.0  # 8 processes start, import torch and run 160 small calls on 2 cores
 EPS32 = torch.finfo(torch.float32).eps

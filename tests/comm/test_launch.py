@@ -56,7 +56,6 @@ def held_group(tmp_path_factory) -> dict:
 
 
 @pytest.mark.multiprocess
-@pytest.mark.xdist_group("launch_held_group")
 def test_spawned_workers_share_one_group(held_group):
     folder, results = held_group["folder"], held_group["results"]
     records = [json.loads((folder / f"rank-{r}.json").read_text()) for r in range(3)]
@@ -170,7 +169,6 @@ def _socket_inodes(pids: list[int]) -> set[int]:
 
 
 @pytest.mark.multiprocess
-@pytest.mark.xdist_group("launch_held_group")
 def test_local_ranks_listen_on_loopback_only(held_group):
     listeners, port = held_group["listeners"], held_group["port"]
     # the store: on 127.0.0.1 only; no 0.0.0.0 or :: listener on its port

@@ -120,7 +120,6 @@ def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys, lock_hol
 
 
 @pytest.mark.multiprocess
-@pytest.mark.xdist_group("sync_cli_run")
 def test_sync_finished_run_and_damaged_checkpoint(sync_cli_copy, capfd):
     out, _ = sync_cli_copy  # --steps 6 --checkpoint-every 2 (tests/conftest.py, SYNC_CLI_RUN)
     assert main(["train", "--resume", str(out)]) == 2

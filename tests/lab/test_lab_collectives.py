@@ -20,13 +20,7 @@ from sparsgd.lab.cluster import Cluster, Rate
 from sparsgd.lab.placement import lab_options
 from sparsgd.sim.collectives import simulate
 
-# one launch for the module (its fixture): its tests stay on one pytest-xdist worker
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.timeout(300),
-    pytest.mark.slow,
-    pytest.mark.xdist_group("lab_collectives"),
-]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(300), pytest.mark.slow]
 
 NODES, RATE = 3, "100mbit"
 LAUNCH_TIMEOUT_S = 200.0

@@ -9,13 +9,7 @@ import torch
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.sync.ddp_hook import SparseHookState
 
-# the module shares one launch (launched): its tests stay on one pytest-xdist worker
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.timeout(180),
-    pytest.mark.slow,
-    pytest.mark.xdist_group("sync_ddp_hook"),
-]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180), pytest.mark.slow]
 WORLD = 2
 COLLECTIVE_TIMEOUT_S = 60.0
 # DDP's all-reduce and the sparse collectives add the two ranks' values in possibly different

@@ -12,13 +12,7 @@ from sparsgd.compress import make_memory
 from sparsgd.sim.collectives import simulate
 from sparsgd.worker.flat_model import flat_grad, flat_params, write_grad_
 
-# one launch for the module (its fixture): its tests stay on one pytest-xdist worker
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.timeout(180),
-    pytest.mark.slow,
-    pytest.mark.xdist_group("sync_step_multiprocess"),
-]
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(180), pytest.mark.slow]
 WORLD = 3  # not a power of two: the gTop-k tree has a rank without partner in round 0
 COLLECTIVE_TIMEOUT_S = 60.0
 # gloo's all_reduce may add the P values in another order than the reference's rank order;
