@@ -12,11 +12,11 @@
 
 ``seconds`` is wall-clock time for the real server and simulated time in the simulator.
 
-The time split of an ``update`` record, over the window since the previous one (the same
-``time_*_s`` fields as a sync ``step`` record; real server: wall seconds, simulator: simulated
-seconds). A worker's cycle runs from sending its pull to having pushed the gradient of the
-model it got; the worker parts are means over the cycles reported in the window, the server
-parts seconds per update applied in it:
+The time split of an ``update`` record, over the window since the previous one (fields named
+as a sync ``step`` record's; real server: wall seconds, simulator: simulated seconds). A
+worker's cycle runs from sending its pull to having pushed the gradient of the model it got;
+the worker parts are means over the cycles reported in the window (none in a window of final
+flushes only: no field), the server parts seconds per update applied in it:
 
     time_compute_s   worker: gradient, memory and compressor (real: plus the --slowdown /
                      --delay sleep, which stands for a slower worker; sim: the drawn time)
@@ -24,6 +24,7 @@ parts seconds per update applied in it:
                      transfer both ways, the server's queue, an SSP hold) and sending its push
     time_apply_s     real server: ServerState.push, the update itself
     time_wait_s      real server: idle, waiting for the next frame from any worker
+
 ``summary.json`` has the keys of the synchronous trainer (``final_test_accuracy``,
 ``bytes_sent_per_rank``, ``dense_bytes_per_rank``, ``steps``, ``wall_seconds``; here "rank"
 means worker, in worker order) plus ``staleness`` {mean, max, count, histogram}, uplink and
