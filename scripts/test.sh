@@ -10,6 +10,9 @@ echo "test: ruff check and ruff format --check"
 .venv/bin/ruff format --check src tests examples
 .venv/bin/lint-imports
 # -n auto: one pytest-xdist worker per core; multi-process tests take free ports from the OS
-# and write under their own tmp_path, so they run side by side. -rs lists why tests skipped.
+# and write under their own tmp_path, so they run side by side. --dist loadfile: each test
+# file goes to one worker whole, so a module fixture that starts one process group for all
+# the module's tests runs once, not once per worker (plain --dist load splits modules). -rs
+# lists why tests skipped.
 echo "test: pytest on $(nproc) workers (-n auto); skipped tests and their reasons at the end"
-exec .venv/bin/python -m pytest -q -rs -n auto "$@"
+exec .venv/bin/python -m pytest -q -rs -n auto --dist loadfile "$@"

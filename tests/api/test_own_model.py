@@ -8,7 +8,9 @@ same parameters, same shards), so the user's path adds nothing and drops nothing
 from __future__ import annotations
 
 import json
+import logging
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -109,7 +111,16 @@ def test_example_sync(tmp_path):
     assert config["problem"]["num_train"] == 1437 and config["problem"]["num_test"] == 360
 
 
-def test_example_sim(tmp_path):
-    summary = _example(tmp_path, "--mode", "sim", "--workers", "2")
+@pytest.mark.slow
+def test_example_sim(tmp_path, monkeypatch, caplog):
+    # the example's own main() in this process (the simulation is one process); the example
+    # as a script, starting processes of its own, is test_example_sync
+    out = tmp_path / "run"
+    argv = [str(EXAMPLE), "--out", str(out), "--steps", "40", "--mode", "sim", "--workers", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    caplog.set_level(logging.INFO)
+    runpy.run_path(str(EXAMPLE), run_name="__main__")  # its classes live in __main__, as run
+    assert "test accuracy" in caplog.text
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "sim" and summary["steps"] >= 40
     assert summary["final_test_accuracy"] > 0.3

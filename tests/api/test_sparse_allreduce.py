@@ -28,6 +28,7 @@ def _gradients(model: nn.Module, rank: int, step: int) -> None:
         p.grad = torch.randn(p.shape, generator=generator)
 
 
+@pytest.mark.slow
 def test_not_distributed_is_the_plain_optimizer_bit_for_bit():
     ours, plain = _model(), _model()
     wrapped = sparsgd.SparseAllreduce(

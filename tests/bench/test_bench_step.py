@@ -10,6 +10,7 @@ from sparsgd.bench.step import TIMES, measure_step
 from sparsgd.cli.main import main
 
 
+@pytest.mark.multiprocess
 def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "step", "--model", "lenet5", "--batch", "4", "--repeats", "2"]
     assert main([*args, "--collective", "gtopk", "--collective", "dense", "--json"]) == 0
@@ -23,6 +24,7 @@ def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
         assert row["overhead"] == pytest.approx(share)
 
 
+@pytest.mark.multiprocess
 def test_two_ranks_table(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["bench", "step", "--batch", "2", "--repeats", "1", "--workers", "2"]
     assert main([*args, "--collective", "gtopk"]) == 0

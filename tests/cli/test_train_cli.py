@@ -1,39 +1,17 @@
-"""``sparsgd train``: refusals before any process starts, a real run, resume, a crashed worker."""
+"""``sparsgd train``: refusals before any process starts, a real run, resume, a crashed worker.
+
+The real run is the suite's end-to-end run of the command (tests/conftest.py, sync_cli_run).
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from sparsgd.cli.main import main
-
-RUN_TIMEOUT_S = 240  # a hang fails the test instead of blocking the suite
-SMALL = [
-    "--workers",
-    "2",
-    "--hidden-size",
-    "16",
-    "--steps",
-    "6",
-    "--log-every",
-    "2",
-    "--no-progress",
-]
-
-
-def sparsgd_train(*args: str) -> subprocess.CompletedProcess:
-    """The installed command in a fresh process, as a user runs it."""
-    command = [sys.executable, "-m", "sparsgd.cli.main", "train", *args]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env, check=False
-    )
 
 
 @pytest.mark.parametrize(
@@ -103,13 +81,10 @@ def test_help_explains_every_option(capsys):
         assert option in text
 
 
-@pytest.mark.slow
 @pytest.mark.multiprocess
-def test_run_resume_and_crash(tmp_path, capsys):
-    out = tmp_path / "run"
-    done = sparsgd_train("--out", str(out), *SMALL)
-    assert done.returncode == 0, done.stderr
-    assert "test accuracy" in done.stdout and "dense S-SGD would have sent" in done.stdout
+def test_run_resume_and_crash(sync_cli_copy, capsys):
+    out, stdout = sync_cli_copy  # `python -m sparsgd.cli.main train` in a fresh process
+    assert "test accuracy" in stdout and "dense S-SGD would have sent" in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 6 and summary["workers"] == 2
     assert {p.name for p in out.iterdir()} >= {

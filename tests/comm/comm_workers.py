@@ -225,3 +225,9 @@ def run_compressor_failures(ctx: WorkerContext) -> dict[str, dict]:
     empty = make_collective("topk_allgather", compressor=nothing).reduce(good, BAD_DENSITY)
     out["all_empty"] = {"total": empty.total, "residual": empty.residual, "p": good}
     return out
+
+
+def run_every_bad_input(ctx: WorkerContext) -> dict[str, dict]:
+    """Both runs of the bad-input tests in one launch, one after the other on the same group:
+    ``run_bad_inputs``, then ``run_compressor_failures``."""
+    return {"inputs": run_bad_inputs(ctx), "compressors": run_compressor_failures(ctx)}

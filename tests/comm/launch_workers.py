@@ -48,3 +48,10 @@ def report_env(ctx: WorkerContext, names: tuple[str, ...]) -> dict:
     """The values this rank sees for NAMES, after one collective."""
     dist.barrier()
     return {name: os.environ.get(name) for name in names}
+
+
+def allreduce_then_hold(ctx: WorkerContext, folder: str) -> dict:
+    """``allreduce_ranks``, then ``hold_until_go``: one launch for two launcher tests."""
+    record = allreduce_ranks(ctx, folder)
+    hold_until_go(ctx, folder)
+    return record

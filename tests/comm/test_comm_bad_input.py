@@ -36,8 +36,14 @@ WRONG_RANK = {"numel": 2, "density": 1, "k": 0, "nonfinite": 1, "shape": 0, "dty
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> list[dict]:
-    return launch(cw.run_bad_inputs, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S)
+def launched() -> list[dict]:
+    """Every rank's outcomes of run_bad_inputs and of run_compressor_failures (one launch)."""
+    return launch(cw.run_every_bad_input, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def outcomes(launched) -> list[dict]:
+    return [o["inputs"] for o in launched]
 
 
 @pytest.mark.slow
@@ -123,10 +129,8 @@ COMPRESSOR_FAILURES = {
 @pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
-def test_a_compressor_raising_on_one_rank_raises_everywhere_without_a_hang():
-    outcomes = launch(
-        cw.run_compressor_failures, BAD_WORLD, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S
-    )
+def test_a_compressor_raising_on_one_rank_raises_everywhere_without_a_hang(launched):
+    outcomes = [o["compressors"] for o in launched]
     goods = [o["all_empty"]["p"] for o in outcomes]  # each rank's valid input
     for case, (own, others) in COMPRESSOR_FAILURES.items():
         for rank, outcome in enumerate(outcomes):

@@ -18,17 +18,47 @@ from sparsgd.comm.processes import failure
 from sparsgd.comm.worker_env import torchrun_env
 
 pytestmark = pytest.mark.timeout(120)  # a hang must fail the test, not block the suite
-HANG_TIMEOUT_S = 5.0  # the run must end by TimeoutError whether the child is starting or asleep
+HANG_TIMEOUT_S = 2.0  # the run must end by TimeoutError whether the child is starting or asleep
 COLLECTIVE_TIMEOUT_S = 60.0  # far above what a barrier of 3 local processes needs
 OPTIONS = LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S)
 READY_WAIT_S = 60.0  # ranks starting on a loaded machine: import torch, join the group
 LISTEN = "0A"  # socket state in /proc/net/tcp
 
 
+@pytest.fixture(scope="module")
+def held_group(tmp_path_factory) -> dict:
+    """One launch of 3 ranks for two tests: each rank all-reduces and writes its record, then
+    waits for a go-ahead; meanwhile this process lists the listening sockets.
+
+    Returns the results, the folder, the store's port, every listener, this process's socket
+    inodes and the ranks' (read while the ranks were alive).
+    """
+    folder = tmp_path_factory.mktemp("held_group")
+    group = Group(lw.allreduce_then_hold, 3, (str(folder),), OPTIONS)
+    group.start()
+    try:
+        deadline = time.monotonic() + READY_WAIT_S
+        while not all((folder / f"ready-{r}").exists() for r in range(3)):
+            assert time.monotonic() < deadline, "the ranks never joined their group"
+            time.sleep(0.05)
+        seen = {
+            "folder": folder,
+            "port": group.port,
+            "listeners": _listeners(),
+            "mine": _socket_inodes([os.getpid()]),
+            "ranks": _socket_inodes(group.pids),
+        }
+        (folder / "go").write_text("")
+        seen["results"] = group.wait(deadline_s=READY_WAIT_S)
+    finally:
+        group.close()
+    return seen
+
+
 @pytest.mark.multiprocess
-def test_spawned_workers_share_one_group(tmp_path):
-    results = launch(lw.allreduce_ranks, 3, (str(tmp_path),), OPTIONS)
-    records = [json.loads((tmp_path / f"rank-{r}.json").read_text()) for r in range(3)]
+def test_spawned_workers_share_one_group(held_group):
+    folder, results = held_group["folder"], held_group["results"]
+    records = [json.loads((folder / f"rank-{r}.json").read_text()) for r in range(3)]
     assert results == records
     assert [r["rank"] for r in records] == [0, 1, 2]
     assert all(r["sum"] == 0 + 1 + 2 and r["world"] == 3 for r in records)
@@ -60,7 +90,7 @@ def test_crash_stops_every_worker_with_the_traceback(tmp_path):
 @pytest.mark.multiprocess
 def test_a_hang_becomes_a_timeout_error():
     options = LaunchOptions(timeout_s=HANG_TIMEOUT_S)
-    with pytest.raises(TimeoutError, match=r"ran past 5.0 s; killed ranks \[0\]"):
+    with pytest.raises(TimeoutError, match=r"ran past 2.0 s; killed ranks \[0\]"):
         launch(cw.sleep_forever, 1, (), options, deadline_s=HANG_TIMEOUT_S)
 
 
@@ -139,26 +169,15 @@ def _socket_inodes(pids: list[int]) -> set[int]:
 
 
 @pytest.mark.multiprocess
-def test_local_ranks_listen_on_loopback_only(tmp_path):
-    group = Group(lw.hold_until_go, 2, (str(tmp_path),), OPTIONS)
-    group.start()
-    try:
-        deadline = time.monotonic() + READY_WAIT_S
-        while not all((tmp_path / f"ready-{r}").exists() for r in range(2)):
-            assert time.monotonic() < deadline, "the ranks never joined their group"
-            time.sleep(0.05)
-        listeners = _listeners()
-        # the store: on 127.0.0.1 only; no 0.0.0.0 or :: listener on its port
-        assert [a for a, port, _ in listeners if port == group.port] == ["127.0.0.1"]
-        mine = _socket_inodes([os.getpid()])
-        assert group.port in {port for _, port, inode in listeners if inode in mine}
-        # every rank's gloo listeners: on the loopback address too
-        ranks = [a for a, _, inode in listeners if inode in _socket_inodes(group.pids)]
-        assert ranks and set(ranks) == {"127.0.0.1"}
-        (tmp_path / "go").write_text("")
-        assert group.wait(deadline_s=READY_WAIT_S) == [0, 1]
-    finally:
-        group.close()
+def test_local_ranks_listen_on_loopback_only(held_group):
+    listeners, port = held_group["listeners"], held_group["port"]
+    # the store: on 127.0.0.1 only; no 0.0.0.0 or :: listener on its port
+    assert [a for a, p, _ in listeners if p == port] == ["127.0.0.1"]
+    assert port in {p for _, p, inode in listeners if inode in held_group["mine"]}
+    # every rank's gloo listeners: on the loopback address too
+    ranks = [a for a, _, inode in listeners if inode in held_group["ranks"]]
+    assert ranks and set(ranks) == {"127.0.0.1"}
+    assert [r["rank"] for r in held_group["results"]] == [0, 1, 2]  # every rank went on
 
 
 @pytest.mark.multiprocess

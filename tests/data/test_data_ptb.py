@@ -22,12 +22,14 @@ def ptb() -> DatasetBundle:
     return load_dataset("ptb")
 
 
+@pytest.mark.slow
 def test_vocabulary_size(ptb: DatasetBundle) -> None:
     assert ptb.task == "language"
     assert ptb.vocab_size == 10_000 == len(ptb.vocabulary or ())
     assert UNK in ptb.vocabulary and EOS in ptb.vocabulary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split", ["train", "valid", "test"])
 def test_token_counts_include_one_eos_per_sentence(ptb: DatasetBundle, split: str) -> None:
     ids = getattr(ptb, split)
@@ -38,12 +40,14 @@ def test_token_counts_include_one_eos_per_sentence(ptb: DatasetBundle, split: st
     assert int(ids.min()) >= 0 and int(ids.max()) < 10_000
 
 
+@pytest.mark.slow
 def test_first_sentence_decodes(ptb: DatasetBundle) -> None:
     vocabulary = Vocabulary(ptb.vocabulary)
     words = vocabulary.decode(ptb.train[:25])
     assert words[0] == "aer" and words[24] == EOS  # 24 words on PTB's first line
 
 
+@pytest.mark.slow
 def test_max_tokens_keeps_the_vocabulary() -> None:
     small = load_dataset("ptb", max_tokens=1000)
     assert [small.train.numel(), small.valid.numel(), small.test.numel()] == [1000] * 3

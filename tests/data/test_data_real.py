@@ -24,6 +24,7 @@ def _folder_or_skip(root: Path, name: str) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_mnist_label_counts(shared_data: Path) -> None:
     bundle = load_dataset("mnist", _folder_or_skip(shared_data, "mnist"))
     train_counts = torch.bincount(bundle.train.tensors[1]).tolist()
@@ -38,6 +39,7 @@ def test_mnist_label_counts(shared_data: Path) -> None:
     assert abs(float(x.std()) - 1.0) < NORMALISED_ATOL
 
 
+@pytest.mark.slow
 def test_fashion_mnist_label_counts(shared_data: Path) -> None:
     bundle = load_dataset("fashion-mnist", _folder_or_skip(shared_data, "fashion-mnist"))
     assert torch.bincount(bundle.train.tensors[1]).tolist() == [6000] * 10

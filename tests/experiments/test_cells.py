@@ -57,6 +57,7 @@ def test_an_interrupted_study_keeps_what_finished(tmp_path) -> None:
     assert store.get("a-s1", CELLS[1][1]) is None
 
 
+@pytest.mark.slow
 def test_a_pool_of_processes_gives_the_same_results(tmp_path) -> None:
     # dict is a picklable module-level callable: the result is a copy of the spec
     results = CellStore(tmp_path).run_all(CELLS, dict, workers=2)

@@ -26,6 +26,7 @@ def test_gtopk_delta_smoke(tmp_path):
     assert all(r["delta"] > 0.0 for r in steps)
 
 
+@pytest.mark.slow
 def test_staleness_smoke(tmp_path):
     run_experiment("staleness", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "staleness")

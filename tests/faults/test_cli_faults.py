@@ -5,8 +5,6 @@ damaged latest checkpoint, and a run folder another process is writing."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -16,8 +14,6 @@ from sparsgd.runs import RunDir
 pytestmark = pytest.mark.timeout(240)
 
 SIM = ["--model", "logreg", "--dataset", "synthetic", "--batch-size", "16", "--workers", "2"]
-SYNC = ["--workers", "2", "--hidden-size", "16", "--log-every", "2", "--no-progress"]
-HOLD_S = 120  # the lock-holding child sleeps at most this long; the test kills it first
 
 
 @pytest.mark.parametrize(
@@ -104,39 +100,28 @@ def test_every_checkpoint_damaged_is_refused_naming_them(tmp_path, capsys):
     assert all(f"{p.name} cannot be read" in err for p in run.checkpoints())
 
 
-def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
+def test_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys, lock_holder):
     out = tmp_path / "run"
     _sim_run(out)
     before = {name: (out / name).read_bytes() for name in ("config.json", "summary.json")}
-    code = (
-        "import time\nfrom sparsgd.runs import RunLock\n"
-        f"lock = RunLock({str(out)!r}).acquire()\nprint('held', flush=True)\n"
-        f"time.sleep({HOLD_S})\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        capsys.readouterr()
-        for argv in (
-            ["train", "--mode", "sim", "--resume", str(out), "--steps", "12"],
-            ["train", "--mode", "sim", *SIM, "--steps", "4", "--overwrite", "--out", str(out)],
-        ):
-            assert main(argv) == 2
-            assert f"is in use by process {holder.pid}" in capsys.readouterr().err
-        assert {name: (out / name).read_bytes() for name in before} == before  # untouched
-    finally:
-        holder.kill()
-        holder.wait()
+    holder = lock_holder(out)  # another process holds the folder (tests/conftest.py)
+    capsys.readouterr()
+    for argv in (
+        ["train", "--mode", "sim", "--resume", str(out), "--steps", "12"],
+        ["train", "--mode", "sim", *SIM, "--steps", "4", "--overwrite", "--out", str(out)],
+    ):
+        assert main(argv) == 2
+        assert f"is in use by process {holder.pid}" in capsys.readouterr().err
+    assert {name: (out / name).read_bytes() for name in before} == before  # untouched
+    holder.kill()
+    holder.join()
     # the holder died without releasing: the next writer takes the folder over
     assert main(["train", "--mode", "sim", "--resume", str(out), "--steps", "12"]) == 0
 
 
-@pytest.mark.slow
 @pytest.mark.multiprocess
-def test_sync_finished_run_and_damaged_checkpoint(tmp_path, capfd):
-    out = tmp_path / "run"
-    assert main(["train", *SYNC, "--steps", "6", "--checkpoint-every", "2", "--out", str(out)]) == 0
-    capfd.readouterr()
+def test_sync_finished_run_and_damaged_checkpoint(sync_cli_copy, capfd):
+    out, _ = sync_cli_copy  # --steps 6 --checkpoint-every 2 (tests/conftest.py, SYNC_CLI_RUN)
     assert main(["train", "--resume", str(out)]) == 2
     assert "--mode sync run in" in capfd.readouterr().err
     assert main(["train", "--resume", str(out), "--steps", "6"]) == 2

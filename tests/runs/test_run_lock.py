@@ -3,47 +3,25 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from sparsgd.runs import RunDir, RunDirError, RunLock
 from sparsgd.runs.run_dir import LOCK_FILE
 
-HOLD_S = 60  # the holding child sleeps this long at most; the test kills it long before
 
-
-def _holder(folder) -> subprocess.Popen:
-    """A separate process that takes the lock and says so on stdout."""
-    code = (
-        "import sys, time\n"
-        "from sparsgd.runs import RunLock\n"
-        f"lock = RunLock({str(folder)!r}).acquire()\n"
-        "print('held', flush=True)\n"
-        f"time.sleep({HOLD_S})\n"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "held"
-    return child
-
-
-def test_second_writer_refused_naming_the_holder(tmp_path):
+def test_second_writer_refused_naming_the_holder(tmp_path, lock_holder):
     folder = tmp_path / "run"
-    child = _holder(folder)
-    try:
-        with pytest.raises(RunDirError, match=rf"in use by process {child.pid} "):
-            RunLock(folder).acquire()
-    finally:
-        child.kill()
-        child.wait()
+    child = lock_holder(folder)  # another process (tests/conftest.py)
+    with pytest.raises(RunDirError, match=rf"in use by process {child.pid} "):
+        RunLock(folder).acquire()
 
 
-def test_dead_holder_taken_over(tmp_path, caplog):
+def test_dead_holder_taken_over(tmp_path, caplog, lock_holder):
     folder = tmp_path / "run"
-    child = _holder(folder)
+    child = lock_holder(folder)
     child.kill()
-    child.wait()
+    child.join()
     with RunLock(folder) as lock:
         assert lock.held
         assert (folder / LOCK_FILE).read_text().strip() == str(os.getpid())

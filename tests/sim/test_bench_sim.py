@@ -10,6 +10,7 @@ from sparsgd.cli.main import main
 pytestmark = pytest.mark.timeout(300)
 
 
+@pytest.mark.slow
 def test_measure_sim_reports_rss_and_update_time_per_w():
     rows = measure_sim([2, 4], steps=16, density=0.1, num_train=64)
     assert [row["workers"] for row in rows] == [2, 4]

@@ -69,3 +69,9 @@ def hook_modes_run(ctx: WorkerContext, out: str) -> None:
         "local": _local_grads(ctx.rank),
     }
     torch.save(result, Path(out) / f"rank-{ctx.rank}.pt")
+
+
+def every_hook_run(ctx: WorkerContext, hook_out: str, modes_out: str) -> None:
+    """Both runs of the DDP hook tests in one launch: ``ddp_hook_run``, then the modes."""
+    w.ddp_hook_run(ctx, hook_out)
+    hook_modes_run(ctx, modes_out)

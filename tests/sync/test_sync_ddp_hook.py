@@ -18,10 +18,20 @@ ROUNDING_TOL = 1e-6
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp_hook")
-    launch(w.ddp_hook_run, WORLD, (str(out),), LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S))
-    return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
+def launched(tmp_path_factory):
+    """One launch of 2 ranks for the whole module: (hook run folder, modes run folder)."""
+    import ddp_hook_workers
+
+    hook_out = tmp_path_factory.mktemp("ddp_hook")
+    modes_out = tmp_path_factory.mktemp("ddp_hook_modes")
+    options = LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S)
+    launch(ddp_hook_workers.every_hook_run, WORLD, (str(hook_out), str(modes_out)), options)
+    return hook_out, modes_out
+
+
+@pytest.fixture(scope="module")
+def results(launched):
+    return [torch.load(launched[0] / f"rank-{r}.pt") for r in range(WORLD)]
 
 
 @pytest.mark.parametrize("method", ["topk", "gtopk"])
@@ -67,13 +77,8 @@ def test_hook_state_refuses_mismatched_settings():
 
 # -- the modes: whole-model scope, dense start, overlap off, a NaN on one rank ----------------
 @pytest.fixture(scope="module")
-def modes(tmp_path_factory):
-    import ddp_hook_workers
-
-    out = tmp_path_factory.mktemp("ddp_hook_modes")
-    options = LaunchOptions(timeout_s=COLLECTIVE_TIMEOUT_S)
-    launch(ddp_hook_workers.hook_modes_run, WORLD, (str(out),), options)
-    return [torch.load(out / f"rank-{r}.pt") for r in range(WORLD)]
+def modes(launched):
+    return [torch.load(launched[1] / f"rank-{r}.pt") for r in range(WORLD)]
 
 
 def _close(got, want, msg):

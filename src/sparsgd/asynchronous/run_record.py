@@ -14,6 +14,20 @@
      "dropped": ...}                             a real run resumed: what came back, what not
 
 ``seconds`` is wall-clock time for the real server and simulated time in the simulator.
+
+The time split of an ``update`` record, over the window since the previous one (fields named
+as a sync ``step`` record's; real server: wall seconds, simulator: simulated seconds). A
+worker's cycle runs from sending its pull to having pushed the gradient of the model it got;
+the worker parts are means over the cycles reported in the window (none in a window of final
+flushes only: no field), the server parts seconds per update applied in it:
+
+    time_compute_s   worker: gradient, memory and compressor (real: plus the --slowdown /
+                     --delay sleep, which stands for a slower worker; sim: the drawn time)
+    time_comm_s      worker: the rest of its cycle: its pull until it holds the model (the
+                     transfer both ways, the server's queue, an SSP hold) and sending its push
+    time_apply_s     real server: ServerState.push, the update itself
+    time_wait_s      real server: idle, waiting for the next frame from any worker
+
 ``summary.json`` has the keys of the synchronous trainer (``final_test_accuracy``,
 ``bytes_sent_per_rank``, ``dense_bytes_per_rank``, ``steps``, ``wall_seconds``; here "rank"
 means worker, in worker order) plus ``staleness`` {mean, max, count, histogram}, uplink and
@@ -54,6 +68,7 @@ class AsyncRecorder:
         numel: int,
         log_every: int,
         tensorboard: bool = False,
+        server_times: bool = True,
     ) -> None:
         self.run_dir = run_dir
         self.tensorboard = (
@@ -68,6 +83,10 @@ class AsyncRecorder:
         self.deaths: list[dict[str, Any]] = []
         self.halt: dict[str, Any] | None = None  # why and when the server ended the run early
         self.resumes: list[dict[str, Any]] = []  # each resume, and what it could not restore
+        # the time split of the window (module docstring): worker cycles, server seconds;
+        # server_times False (the simulator, whose server takes no time): no server parts
+        self.cycles = {"count": 0.0, "compute": 0.0, "comm": 0.0}
+        self.server_seconds = {"apply": 0.0, "wait": 0.0} if server_times else {}
 
     def _write(self, record: dict[str, Any]) -> None:
         if self.run_dir is not None:
@@ -100,6 +119,30 @@ class AsyncRecorder:
         self.resumes.append(record)
         self._write({"kind": "resume", **record})
 
+    def cycled(self, compute_s: float, comm_s: float) -> None:
+        """One worker cycle of the time split: seconds computing, seconds communicating."""
+        self.cycles["count"] += 1
+        self.cycles["compute"] += compute_s
+        self.cycles["comm"] += comm_s
+
+    def timed(self, part: str, seconds: float) -> None:
+        """``seconds`` of the server in ``part`` ("apply" or "wait"), for the time split."""
+        if part in self.server_seconds:
+            self.server_seconds[part] += seconds
+
+    def _time_split(self, updates: int) -> dict[str, float]:
+        """The window's ``time_*_s`` fields (module docstring); the window starts again."""
+        split = {}
+        count = self.cycles["count"]
+        if count:
+            split["time_compute_s"] = self.cycles["compute"] / count
+            split["time_comm_s"] = self.cycles["comm"] / count
+        for part, seconds in self.server_seconds.items():
+            split[f"time_{part}_s"] = seconds / updates
+            self.server_seconds[part] = 0.0
+        self.cycles = {"count": 0.0, "compute": 0.0, "comm": 0.0}
+        return split
+
     def sent(self, worker: int, nbytes: int) -> None:
         """One downlink frame of ``nbytes`` payload bytes to ``worker``."""
         self.counts["downlink_bytes"][worker] += nbytes
@@ -128,6 +171,7 @@ class AsyncRecorder:
                     "seconds": seconds,
                     "achieved_density": app.nnz / self.numel,
                     **self._totals(),
+                    **self._time_split(len(self.window)),
                 }
             )
             self.window = []
@@ -222,6 +266,7 @@ class AsyncRecorder:
             "best_accuracy": self.best_accuracy,
             "deaths": list(self.deaths),
             "resumes": list(self.resumes),
+            "time_split": {"cycles": dict(self.cycles), "server": dict(self.server_seconds)},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -235,6 +280,10 @@ class AsyncRecorder:
         if self.tensorboard is not None:
             self.tensorboard.forget_baseline()
         self.resumes = list(state.get("resumes", []))  # absent in checkpoints before issue 13
+        split = state.get("time_split")  # absent in checkpoints before the async time split
+        if split is not None:
+            self.cycles = {k: float(v) for k, v in split["cycles"].items()}
+            self.server_seconds = {k: float(v) for k, v in split["server"].items()}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -90,6 +90,8 @@ def _dispatch(
             return gather.drop(w, problem)
         return gather.lose(w, problem)
     if frame.kind == "PULL":
+        if all(math.isfinite(v) and v >= 0 for v in frame.meta):  # NaN: no cycle yet
+            core.recorder.cycled(*frame.meta)  # the worker's last (compute_s, comm_s)
         return gather.pull(w)
     if frame.kind == "PUSH":
         residual_norm, loss = frame.meta
@@ -141,7 +143,9 @@ def serve(
     inbox.start()
     reported: dict[int, list[float]] = {}
     while not core.done:
+        waited = time.perf_counter()
         item = inbox.next(cfg.timeout_s)  # (1)
+        core.recorder.timed("wait", time.perf_counter() - waited)
         before = core.state.version
         _send_all(gather, endpoint, _dispatch(gather, item, reported))
         _send_all(gather, endpoint, core.watch())  # no new version for timeout_s: halt

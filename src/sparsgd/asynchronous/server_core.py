@@ -135,7 +135,9 @@ class ServerCore:
         self.recorder.counts["pushes"][worker] += 1
         try:
             self.state.check_report(loss, residual_norm)
+            started = time.perf_counter()
             app = self.state.push(msg, version, worker, x_pulled=x_pulled)
+            self.recorder.timed("apply", time.perf_counter() - started)
         except RejectedPush as err:
             logger.warning("worker %d: %s", worker, err)
             self._refused(err)
@@ -151,7 +153,9 @@ class ServerCore:
         self.recorder.received(worker, nbytes)
         if isinstance(msg, SparseMessage) and msg.nnz > 0:
             try:
+                started = time.perf_counter()
                 app = self.state.push(msg, version, worker, flush=True)
+                self.recorder.timed("apply", time.perf_counter() - started)
             except RejectedPush as err:
                 logger.warning("worker %d flush: %s", worker, err)
             else:

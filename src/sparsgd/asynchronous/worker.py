@@ -1,7 +1,7 @@
 """A worker process of the real parameter server (rank w + 1 of the process group).
 
     loop:
-        send PULL; receive MODEL (x_t, version t) or STOP           # (1) versioned pull
+        send PULL (the last cycle's seconds); receive MODEL (x_t, version t) or STOP  # (1)
             before it: STATE (a resumed run: load the state saved at the checkpoint)   # (0)
                     or SAVE (a checkpoint: send STATE, this worker's state, and wait)  # (7)
         x <- the dense x_t, or x with the changed entries written    # (2) sparse downlink
@@ -10,6 +10,9 @@
         sleep (s_w - 1) * compute time + delay draw                 # (4) injected slowness
         send PUSH (c, t, ||e||, loss)                               # (5)
     on STOP: send FLUSH (the whole residual, t; pushes sent), wait for DONE   # (6)
+
+A cycle's seconds go to the server with the next PULL, for the time split of its records
+(asynchronous.run_record): compute = (3) + (4), comm = (1) + (2) + (5).
 
 A worker that stops normally therefore leaves nothing in its residual. One killed mid-run
 takes its residual with it; the server knows its size from the last push's ``||e||``. The
@@ -20,6 +23,7 @@ is taken between a push and the next model, so a resumed worker goes on exactly 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -80,8 +84,10 @@ def run_worker(cfg: AsyncConfig, problem: Problem, worker: int, restart: int = 0
     endpoint = PSEndpoint(model.numel)
     x: Tensor | None = None
     version, pushes = 0, 0
+    cycle = (math.nan, math.nan)  # (compute_s, comm_s) of the last cycle; NaN: none yet
     while True:
-        endpoint.send(SERVER_RANK, "PULL")  # (1)
+        pulled = time.perf_counter()
+        endpoint.send(SERVER_RANK, "PULL", meta=cycle)  # (1)
         frame = endpoint.recv(SERVER_RANK)
         while frame.kind in ("STATE", "SAVE"):
             if frame.kind == "STATE":  # (0)
@@ -98,9 +104,11 @@ def run_worker(cfg: AsyncConfig, problem: Problem, worker: int, restart: int = 0
         started = time.perf_counter()
         push = gw.step(x)  # (3)
         pace.wait(time.perf_counter() - started)  # (4)
+        computed = time.perf_counter()
         if push is not None:
             endpoint.send(SERVER_RANK, "PUSH", version, push.msg, (push.residual_norm, push.loss))
             pushes += 1  # (5)
+        cycle = (computed - started, started - pulled + time.perf_counter() - computed)
     meta = (float(pushes), float(gw.skipped_nonfinite))
     endpoint.send(SERVER_RANK, "FLUSH", version, gw.flush(), meta)  # (6)
     done = endpoint.recv(SERVER_RANK)

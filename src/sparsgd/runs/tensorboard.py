@@ -11,7 +11,11 @@ module is the one place that knows the tag names:
     traffic/ratio_to_dense        mean sent_total / dense_bytes_total (what dense SGD sends)
     density/scheduled, density/achieved, density/applied     entries kept / d
     residual_norm/rank{r}         ||e|| of rank r's error-feedback memory
-    time/compute_s ... time/apply_s   seconds per step, mean over ranks (sync)
+    time/compute_s, time/compress_s, time/comm_s, time/apply_s, time/wait_s    the time
+                                  split; sync: seconds per step, mean over ranks (no wait);
+                                  async, sim: a worker cycle's compute and comm, the server's
+                                  apply and wait per update (asynchronous.run_record; sim:
+                                  compute and comm only, simulated seconds)
     time/seconds                  clock of the record (async: wall, sim: simulated)
     train/loss, train/loss_epoch (sync evaluations: the epoch's mean), train/lr,
     train/skipped_nonfinite, test/accuracy, test/loss, test/perplexity
@@ -54,6 +58,7 @@ SCALARS = {
     "time_compress_s": "time/compress_s",
     "time_comm_s": "time/comm_s",
     "time_apply_s": "time/apply_s",
+    "time_wait_s": "time/wait_s",
     "seconds": "time/seconds",
 }
 # summary.json keys shown against the settings in the HParams dashboard

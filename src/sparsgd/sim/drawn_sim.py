@@ -12,7 +12,8 @@ server. With ``constant:0`` this is synchronous single-worker (sparsified) SGD, 
 The worker trains on the whole training set. Clock: one worker in series, each update costs
 its pull (dense x, or with ``--sparse-downlink`` the entries that differ from the worker's
 previous copy), its compute time and its push; time-to-accuracy across W workers is the
-worker mode's job (:mod:`sparsgd.sim.worker_sim`).
+worker mode's job (:mod:`sparsgd.sim.worker_sim`). Time split (asynchronous.run_record): a
+cycle's compute is the drawn time, its comm the pull's and the push's transfers.
 """
 
 from __future__ import annotations
@@ -77,17 +78,23 @@ class DrawnStalenessSimulation:
         t = self.core.state.version
         tau = min(self.staleness.sample(self.tau_gen), t)  # (1)
         version, x_v = self.history[-(tau + 1)]  # (2)
+        started = self.now
         self._pull(x_v)
+        pulled = self.now
         self.last_version = version
         push = self.worker.step(x_v)  # (3)
-        self.now += self.times.sample(self.time_gen)
+        compute = self.times.sample(self.time_gen)
+        self.now += compute
+        computed = self.now
         if push is None:
+            self.core.recorder.cycled(compute, pulled - started)
             self.skipped += 1
             if self.skipped > self.core.cfg.steps:
                 raise RuntimeError(f"{self.skipped} gradients were not finite; lower --lr")
             return
         nbytes = wire_bytes(push.msg.nnz, push.msg.numel, push.msg.values.dtype)
         self.now = self.up.send(self.now, nbytes)
+        self.core.recorder.cycled(compute, pulled - started + self.now - computed)
         self.core.push(  # (4)
             0, push.msg, version, push.loss, push.residual_norm, nbytes, x_pulled=x_v
         )

@@ -70,7 +70,9 @@ def build_simulation(
         for w in range(cfg.workers)
     ]
     test_inputs, test_targets = problem.test_data(bundle)
-    recorder = AsyncRecorder(run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard)
+    recorder = AsyncRecorder(  # the simulated server takes no time: no apply / wait split
+        run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard, server_times=False
+    )
     core = ServerCore(
         cfg,
         build_server_state(cfg, model.flat()),

@@ -12,6 +12,10 @@ With W equal workers the mean staleness is about W - 1. Worker w's cycle:
            -> "push" event: core.push(w, ...) in arrival order                       # (4)
     STOP   (t >= steps): the worker flushes its residual -> "flush": core.flush     # (5)
 
+Time split (asynchronous.run_record): a cycle's compute is its drawn time, its comm runs
+from sending the pull to the MODEL's arrival, the push ahead of the pull on the uplink, the
+server's SSP hold and both links' queues included.
+
 The gradient is computed when the MODEL is sent (it depends only on x_t and the worker's own
 state), and its push waits in ``pending`` until its arrival event. Events are popped by
 (time, scheduling order), every draw comes from a per-worker generator: the same seed gives
@@ -68,6 +72,7 @@ class WorkerSimulation:
         # stopped, flush on its way: the message, or None while it is still the residual
         self.flushes: dict[int, tuple[SparseMessage | None, int]] = {}
         self.last_version = [0] * len(workers)
+        self.pull_ready = [0.0] * len(workers)  # when each worker's last pull was sent
         self.now = 0.0  # simulated seconds
         self.started = False
 
@@ -115,6 +120,7 @@ class WorkerSimulation:
             self._deliver(self.core.flush(w, msg, version, nbytes))  # (5)
 
     def _send_pull(self, w: int, ready: float) -> None:
+        self.pull_ready[w] = ready
         self.queue.push(self.up.send(ready, 0), w, "pull")
 
     def _deliver(self, replies: Replies) -> None:
@@ -127,6 +133,7 @@ class WorkerSimulation:
                 push = self.workers[w].step(self.core.state.x)
                 self.pending[w] = (push, reply.version)
                 seconds = self.slowdowns[w] * self.times.sample(self.time_gens[w])
+                self.core.recorder.cycled(seconds, arrival - self.pull_ready[w])
                 self.queue.push(arrival + seconds, w, "computed")
             elif reply.kind == "STOP":  # (5)
                 self.flushes[w] = (None, self.last_version[w])
@@ -160,6 +167,7 @@ class WorkerSimulation:
             "pending": [[w, _push_state(p), v] for w, (p, v) in sorted(self.pending.items())],
             "flushes": [[w, _msg_state(m), v] for w, (m, v) in sorted(self.flushes.items())],
             "last_version": list(self.last_version),
+            "pull_ready": list(self.pull_ready),
             "now": self.now,
             "started": self.started,
         }
@@ -176,6 +184,9 @@ class WorkerSimulation:
         self.flushes = {int(w): (_msg_of(m), int(v)) for w, m, v in state["flushes"]}
         self.last_version = [int(v) for v in state["last_version"]]
         self.now = float(state["now"])
+        # absent in checkpoints before the time split: the first cycles count from the resume
+        ready = state.get("pull_ready", [self.now] * len(self.workers))
+        self.pull_ready = [float(t) for t in ready]
         self.started = bool(state["started"])
 
 
