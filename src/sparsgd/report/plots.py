@@ -106,6 +106,9 @@ def _finite(xs: list, ys: list) -> tuple[list[float], list[float]]:
     return [x for x, _ in keep], [y for _, y in keep]
 
 
+FMT_COLOURS = "bgrcmykw"  # matplotlib's one-letter colours of a format string
+
+
 def _colours(panels: list[Panel]) -> dict[str, str]:
     """Label -> colour, in the order labels first appear: the same label looks the same in
     every panel (beyond 10 labels, tab20; beyond 20, colours repeat)."""
@@ -119,14 +122,19 @@ def _colours(panels: list[Panel]) -> dict[str, str]:
 
 def _line(ax, s: Series, colour: str):
     """Per-seed runs (thin, faint), the band and the mean; returns the one legend handle."""
+    if s.style[:1] in FMT_COLOURS:  # a colour in the style ("k--") wins over the label's
+        colour = matplotlib.colors.to_hex(s.style[0])
     for rx, ry in s.runs or []:
         xs, ys = _finite(rx, ry)
-        ax.plot(xs, ys, s.style, color=colour, linewidth=RUN_WIDTH, alpha=RUN_ALPHA)
+        ax.plot(
+            xs, ys, s.style.lstrip(FMT_COLOURS), color=colour, linewidth=RUN_WIDTH, alpha=RUN_ALPHA
+        )
     keep = [i for i, (x, y) in enumerate(zip(s.x, s.y, strict=True)) if _ok(x) and _ok(y)]
     xs, ys = [s.x[i] for i in keep], [s.y[i] for i in keep]
     width = MEAN_WIDTH if s.runs else None
     marker = "." if len(xs) < 30 else None
-    (line,) = ax.plot(xs, ys, s.style, color=colour, linewidth=width, marker=marker, zorder=3)
+    style = s.style.lstrip(FMT_COLOURS)
+    (line,) = ax.plot(xs, ys, style, color=colour, linewidth=width, marker=marker, zorder=3)
     if s.std is None or not keep:
         return line
     ds = [s.std[i] if _ok(s.std[i]) else 0.0 for i in keep]
