@@ -165,13 +165,18 @@ def test_the_end_of_the_run_cancels_a_checkpoint_under_way(tmp_path):
     assert not _checkpoints(tmp_path)  # the one at the end (server.py) holds everything
 
 
-def test_an_older_checkpoint_resumes_and_records_what_it_lacks(tmp_path):
+def _run_past_a_checkpoint(tmp_path) -> RunDir:
+    """Two workers, two cycles each (a checkpoint is taken on the way); the run's folder."""
     fleet = Fleet.start(CFG, tmp_path)
     fleet.pull(0)
     fleet.pull(1)
     for op in (0, 1, 0, 1):
         fleet.cycle(op)
-    run = RunDir(tmp_path, resume=True)
+    return RunDir(tmp_path, resume=True)
+
+
+def test_an_older_checkpoint_resumes_and_records_what_it_lacks(tmp_path):
+    run = _run_past_a_checkpoint(tmp_path)
     path = run.latest_checkpoint()
     checkpoint = load_checkpoint(path)
     norms = checkpoint["recorder"]["residual_norm"]
@@ -190,12 +195,7 @@ def test_an_older_checkpoint_resumes_and_records_what_it_lacks(tmp_path):
 
 
 def test_a_saved_state_that_is_not_finite_is_not_restored(tmp_path):
-    fleet = Fleet.start(CFG, tmp_path)
-    fleet.pull(0)
-    fleet.pull(1)
-    for op in (0, 1, 0, 1):
-        fleet.cycle(op)
-    run = RunDir(tmp_path, resume=True)
+    run = _run_past_a_checkpoint(tmp_path)
     checkpoint = load_checkpoint(run.latest_checkpoint())
     checkpoint["workers"][1][1]["gradient"]["memory"]["e"][0] = float("inf")
     run.save_checkpoint(checkpoint, checkpoint["server"]["version"])
