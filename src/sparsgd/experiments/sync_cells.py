@@ -40,6 +40,7 @@ from sparsgd.sync.config import SyncConfig, config_from_dict
 __all__ = [
     "CELL_VERSION",
     "ENGINES",
+    "NO_DENSITY_WARMUP",
     "SyncCell",
     "first_reaching",
     "run_cell",
@@ -58,6 +59,7 @@ CURVES = (
     *("steps_k_over_d", "modelled_s", "wall_s"),
 )
 DIGITS = 6  # significant digits kept in a cell file
+NO_DENSITY_WARMUP = ", rho from step 1"  # an arm's recipe label when the density warm-up is off
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class SyncCell:
     seed: int
     workers: int
     engine: str = "sim"
+    density_warmup: bool = True  # False: the recipe's density warm-up left out (rho from step 1)
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -82,13 +85,20 @@ class SyncCell:
         return "dense" if self.method == "dense" else f"{self.method}-{self.density:g}"
 
     @property
+    def arm_recipe(self) -> str:
+        """The recipe as arms name it, e.g. ``"momentum-free, rho from step 1"`` without warm-up."""
+        return self.recipe if self.density_warmup else f"{self.recipe}{NO_DENSITY_WARMUP}"
+
+    @property
     def name(self) -> str:
         tail = "" if self.engine == "sim" else f"-{self.engine}"
-        return f"{self.task.key}-{self.variant}-{self.recipe}-s{self.seed}{tail}"
+        recipe = self.recipe if self.density_warmup else f"{self.recipe}-nodw"
+        return f"{self.task.key}-{self.variant}-{recipe}-s{self.seed}{tail}"
 
     def config(self, out: str = "", data_dir: str | None = None) -> SyncConfig:
         base = self.task.config(self.method, self.density, self.workers, out, self.seed, data_dir)
-        return with_recipe(base, self.recipe, self.task.warmup_epochs)
+        config = with_recipe(base, self.recipe, self.task.warmup_epochs)
+        return config if self.density_warmup else replace(config, density_warmup=0.0)
 
     def spec(self) -> dict[str, Any]:
         values = self.config().to_dict()

@@ -80,7 +80,7 @@ class StudyRuns:
         groups: dict[Arm, list[SyncCell]] = defaultdict(list)
         for c in sorted(self.cells, key=lambda c: c.seed):
             if c.engine == "sim":
-                groups[(c.task.key, c.variant, c.recipe)].append(c)
+                groups[(c.task.key, c.variant, c.arm_recipe)].append(c)
         self.arms = dict(groups)
 
     def arm(self, arm: Arm) -> list[dict[str, Any]]:
