@@ -144,8 +144,15 @@ def _reduced(cfg: DensityConfig, ctx: RunContext) -> str:
         f"P = {cfg.workers} ranks simulated in one process; {task.epochs:g} epochs per run "
         "(the table's steps k/d at the cap: far below the paper's full schedules at the "
         f"smallest densities); target {task.target:g}; the recipes' learning-rate warm-up "
-        f"lasts {task.warmup_epochs:g} epoch(s); {len(ctx.seeds)} seed(s)"
+        f"lasts {task.warmup_epochs:g} epoch(s) and their first epoch runs at density 0.004 "
+        f"(the authors' density warm-up; {_no_dw_text(cfg)}); {len(ctx.seeds)} seed(s)"
     )
+
+
+def _no_dw_text(cfg: DensityConfig) -> str:
+    if not cfg.no_density_warmup:
+        return "no arm runs without it"
+    return f"{', '.join(cfg.no_density_warmup)} also runs without it, rho from step 1"
 
 
 def run_density(cfg: DensityConfig, ctx: RunContext) -> Outcome:
