@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -22,6 +23,18 @@ def test_take_reuses_and_grows() -> None:
     assert c.numel() == 20 and scratch.nbytes() == 20 * 4
     with pytest.raises(ValueError, match="n must be >= 0; got -1"):
         scratch.take("a", -1, torch.float32, torch.device("cpu"))
+
+
+def test_take_array_reuses_and_grows() -> None:
+    scratch = Scratch()
+    a = scratch.take_array("a", 10, np.dtype(np.float32))
+    b = scratch.take_array("a", 5, np.dtype(np.float32))
+    assert np.shares_memory(a, b) and b.size == 5  # reused, not reallocated
+    c = scratch.take_array("a", 20, np.dtype(np.float64))  # another dtype: a new buffer
+    assert c.size == 20 and not np.shares_memory(a, c)
+    assert scratch.nbytes() == 20 * 8
+    with pytest.raises(ValueError, match="n must be >= 0; got -1"):
+        scratch.take_array("a", -1, np.dtype(np.float32))
 
 
 @pytest.mark.parametrize("d", [1000, FAST_MIN_NUMEL + 7, 3 * FAST_MIN_NUMEL])
@@ -46,6 +59,14 @@ def test_small_path_tie_at_border_goes_exact() -> None:
     for k in range(1, 7):
         assert torch.equal(topk_indices(x, k), topk_reference(x, k))
     assert x.numel() < topk.FAST_MIN_NUMEL  # so the small path ran
+
+
+def test_small_strided_input_matches_reference() -> None:
+    """The small path (numpy partition) reads a strided view in place too."""
+    x = torch.randn(2002, generator=torch.Generator().manual_seed(4))[::2]
+    assert not x.is_contiguous() and x.numel() < FAST_MIN_NUMEL
+    for k in (1, 10, 1001):
+        assert torch.equal(topk_indices(x, k), topk_reference(x, k))
 
 
 def test_strided_input_matches_reference() -> None:

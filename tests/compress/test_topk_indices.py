@@ -56,6 +56,45 @@ def test_fast_path_matches_reference_with_ties(values: list[float], data: st.Dat
         _assert_same(x, k)
 
 
+@settings(max_examples=200, deadline=None)
+@given(values=tied_values, data=st.data())
+def test_torch_small_path_matches_reference_with_ties(
+    values: list[float], data: st.DataObject
+) -> None:
+    """The small path off CPU (torch.topk of k + 1), run here by telling topk numpy is out."""
+    x = torch.tensor(values)
+    k = data.draw(st.integers(1, len(values)), label="k")
+    with mock.patch.object(topk, "numpy_ok", lambda x: False):
+        _assert_same(x, k)
+
+
+@pytest.mark.parametrize("small_path", ["partition", "torch"])
+def test_small_paths_tie_at_border_go_exact(small_path: str) -> None:
+    """v_k == v_{k+1}: neither small path trusts its own choice among the tied entries."""
+    x = torch.tensor([0.5, 2.0, -3.0, 2.0, 1.0, -2.0, 0.0, 2.0])  # 2.0 four times, one negative
+    numpy_ok = candidates.numpy_ok if small_path == "partition" else (lambda x: False)
+    spy = mock.patch.object(topk, "_exact_over_all", wraps=topk._exact_over_all)
+    with mock.patch.object(topk, "numpy_ok", numpy_ok), spy as exact_over_all:
+        for k in (2, 3, 4):  # the border falls among the four tied entries
+            _assert_same(x, k)
+        assert exact_over_all.call_count == 3
+        _assert_same(x, 1)  # v_1 = 3 > v_2 = 2: no tie, answered without the exact path
+        assert exact_over_all.call_count == 3
+
+
+@pytest.mark.parametrize("small_path", ["partition", "torch"])
+@pytest.mark.parametrize("n_bad", [1, 3, 6])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_small_paths_refuse_non_finite(small_path: str, n_bad: int, bad: float) -> None:
+    """Fewer, as many as and more non-finite entries than k = 3: each must be noticed."""
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(n_bad))
+    x[torch.arange(n_bad) * 97 + 5] = bad
+    numpy_ok = candidates.numpy_ok if small_path == "partition" else (lambda x: False)
+    refused = pytest.raises(NonFiniteError, match="x must be finite")
+    with mock.patch.object(topk, "numpy_ok", numpy_ok), refused:
+        topk_indices(x, 3)
+
+
 @settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),

@@ -30,7 +30,7 @@ from torch import Tensor
 from sparsgd.compress.checks import check_finite
 from sparsgd.compress.scratch import Scratch
 
-__all__ = ["CHUNK", "candidates_at_least", "select_exact"]
+__all__ = ["CHUNK", "candidates_at_least", "numpy_ok", "select_exact"]
 
 CHUNK = 1 << 18  # entries per chunk of the direct pass: 1 MB of float32, stays in cache
 NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
@@ -52,7 +52,7 @@ def candidates_at_least(
     return indices, magnitudes
 
 
-def _numpy_ok(x: Tensor) -> bool:
+def numpy_ok(x: Tensor) -> bool:
     """Whether x can be read through numpy without a copy (CPU, float16/32/64)."""
     return x.device.type == "cpu" and x.dtype in NUMPY_DTYPES
 
@@ -63,7 +63,7 @@ def _direct_pass(x: Tensor, t: float, scratch: Scratch) -> tuple[Tensor, Tensor]
     chunk = d if x.device.type != "cpu" else min(CHUNK, d)
     abs_buf = scratch.take("chunk_abs", chunk, x.dtype, x.device)  # (chunk,) |x| of one chunk
     mask_buf = scratch.take("chunk_mask", chunk, torch.bool, x.device)
-    if _numpy_ok(x):
+    if numpy_ok(x):
         return _numpy_chunks(x.numpy(), t, abs_buf.numpy(), mask_buf.numpy())
     found_idx: list[Tensor] = []
     found_abs: list[Tensor] = []

@@ -7,13 +7,16 @@ selection that runs every step keeps its work buffers between calls:
                                                  # reallocated only when it must grow
 
 The views are valid until the next ``take`` of the same name; their contents are garbage on
-return. A :class:`Scratch` is not shared between threads. Who owns one: the ``topk``
-compressor (one per compressor) and any caller of :func:`~sparsgd.compress.topk.topk_indices`
-that passes its own; without one, each call builds a throw-away Scratch.
+return. ``take_array`` does the same for CPU numpy arrays (the small-x path of ``topk`` runs
+in numpy; a torch view plus ``.numpy()`` costs more than the work at a few thousand entries).
+A :class:`Scratch` is not shared between threads. Who owns one: the ``topk`` compressor (one
+per compressor) and any caller of :func:`~sparsgd.compress.topk.topk_indices` that passes its
+own; without one, each call builds a throw-away Scratch.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -25,6 +28,7 @@ class Scratch:
 
     def __init__(self) -> None:
         self._buffers: dict[str, Tensor] = {}
+        self._arrays: dict[str, np.ndarray] = {}
 
     def take(self, name: str, n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         """A ``(n,)`` view of the buffer ``name`` (uninitialised); earlier views of it lapse."""
@@ -36,6 +40,17 @@ class Scratch:
             self._buffers[name] = buf
         return buf[:n]
 
+    def take_array(self, name: str, n: int, dtype: np.dtype) -> np.ndarray:
+        """A ``(n,)`` view of the CPU numpy buffer ``name``, like :meth:`take`."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0; got {n}")
+        buf = self._arrays.get(name)
+        if buf is None or buf.size < n or buf.dtype != dtype:
+            buf = np.empty(n, dtype=dtype)
+            self._arrays[name] = buf
+        return buf[:n]
+
     def nbytes(self) -> int:
         """Bytes held by all buffers (for tests and memory reports)."""
-        return sum(b.numel() * b.element_size() for b in self._buffers.values())
+        tensors = sum(b.numel() * b.element_size() for b in self._buffers.values())
+        return tensors + sum(a.nbytes for a in self._arrays.values())
