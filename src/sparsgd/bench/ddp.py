@@ -17,16 +17,19 @@ with these hooks, each under its own DDP instance (``bucket_cap_mb`` sets the bu
     sparse_many_inline   many buckets, overlap=False: the collective inside the hook
     sparse_model_scope   many buckets, scope "model": top-k of the whole model, one collective
 
-Each variant runs WARMUP untimed steps (DDP rebuilds its buckets after the first; PowerSGD
-starts compressing after its start iteration), then ``repeats`` timed steps after a barrier.
+Each variant has its own model copy and DDP instance and runs WARMUP untimed steps (DDP
+rebuilds its buckets after the first; PowerSGD starts compressing after its start
+iteration). Then come ``repeats`` rounds of one timed step of every variant in turn, each
+after a barrier, so that load from other work on the machine falls on every variant alike.
 A step's time is that of the slowest rank; the row gives the median over the repeats, the
-buckets the hook saw per step, and ``ratio_to_allreduce`` measured in this same run.
+collectives the hook ran per step, and ``ratio_to_allreduce`` measured in this same run.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -84,16 +87,10 @@ def _wrap(
     return ddp, None
 
 
-def _time_variant(
-    ctx: WorkerContext,
-    name: str,
-    width: int,
-    layers: int,
-    density: float,
-    bucket_mb: float,
-    repeats: int,
-) -> tuple[list[float], float]:
-    """(seconds of each timed step on this rank, collectives per step)."""
+def _variant(
+    ctx: WorkerContext, name: str, width: int, layers: int, density: float, bucket_mb: float
+) -> tuple[Callable[[], None], SparseHookState | None]:
+    """(one training step of variant ``name`` on its own model copy, its sparsgd hook state)."""
     model = _model(width, layers)
     ddp, hook = _wrap(model, name, density, bucket_mb)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -108,26 +105,30 @@ def _time_variant(
         nn.functional.cross_entropy(ddp(x), y).backward()
         optimizer.step()
 
-    for _ in range(WARMUP):
-        step()
-    calls_before = 0 if hook is None else hook.calls
-    seconds = []
-    for _ in range(repeats):
-        dist.barrier()
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    calls = 0.0 if hook is None else (hook.calls - calls_before) / repeats
-    return seconds, calls
+    return step, hook
 
 
 def bench_worker(
     ctx: WorkerContext, width: int, layers: int, density: float, bucket_mb: float, repeats: int
 ) -> dict[str, tuple[list[float], float]]:
-    """Every variant on this rank, in VARIANTS order (the same on every rank)."""
+    """Every variant on this rank: ``name -> (seconds of each timed step, collectives per
+    step)``. The variants take turns, one step each per round, in VARIANTS order on every
+    rank, so that a change of machine load during the run falls on all of them alike."""
+    variants = {name: _variant(ctx, name, width, layers, density, bucket_mb) for name in VARIANTS}
+    for step, _ in variants.values():
+        for _ in range(WARMUP):
+            step()
+    before = {name: 0 if hook is None else hook.calls for name, (_, hook) in variants.items()}
+    seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(repeats):
+        for name, (step, _) in variants.items():
+            dist.barrier()
+            start = time.perf_counter()
+            step()
+            seconds[name].append(time.perf_counter() - start)
     return {
-        name: _time_variant(ctx, name, width, layers, density, bucket_mb, repeats)
-        for name in VARIANTS
+        name: (seconds[name], 0.0 if hook is None else (hook.calls - before[name]) / repeats)
+        for name, (_, hook) in variants.items()
     }
 
 
