@@ -19,7 +19,7 @@ def test_bench_ddp_json_has_every_variant_and_counts_collectives(capsys):
     rows = {row["variant"]: row for row in out["rows"]}
     assert list(rows) == list(VARIANTS) and len(out["load"]) == 3
     assert rows["allreduce"]["ratio_to_allreduce"] == 1.0
-    assert all(row["step_ms"] > 0 for row in rows.values())
+    assert all(row["step_ms"] > 0 and row["cpu_ms"] > 0 for row in rows.values())
     assert rows["sparse_one_bucket"]["collectives_per_step"] == 1.0
     assert rows["sparse_many"]["collectives_per_step"] > 1.0
     assert (

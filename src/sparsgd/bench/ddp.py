@@ -17,16 +17,22 @@ with these hooks, each under its own DDP instance (``bucket_cap_mb`` sets the bu
     sparse_many_inline   many buckets, overlap=False: the collective inside the hook
     sparse_model_scope   many buckets, scope "model": top-k of the whole model, one collective
 
-Each variant runs WARMUP untimed steps (DDP rebuilds its buckets after the first; PowerSGD
-starts compressing after its start iteration), then ``repeats`` timed steps after a barrier.
+Each variant has its own model copy and DDP instance and runs WARMUP untimed steps (DDP
+rebuilds its buckets after the first; PowerSGD starts compressing after its start
+iteration). Then come ``repeats`` rounds of one timed step of every variant in turn, each
+after a barrier, so that load from other work on the machine falls on every variant alike.
 A step's time is that of the slowest rank; the row gives the median over the repeats, the
-buckets the hook saw per step, and ``ratio_to_allreduce`` measured in this same run.
+collectives the hook ran per step, and ``ratio_to_allreduce`` measured in this same run.
+``cpu_ms`` is the median over the repeats of the CPU time of the busiest rank's process (all
+its threads, the communication thread and gloo's included) during the step: on a machine
+whose cores are all busy, wall time follows CPU time, and CPU time moves less with load.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,6 +46,8 @@ from sparsgd.comm.worker_env import WorkerContext
 from sparsgd.sync.ddp_hook import SparseHookState, sparse_allreduce_hook
 
 __all__ = ["VARIANTS", "measure_ddp"]
+
+Timing = tuple[list[float], list[float], float]  # wall s and CPU s of each step, collectives
 
 VARIANTS = (
     "allreduce",
@@ -84,16 +92,10 @@ def _wrap(
     return ddp, None
 
 
-def _time_variant(
-    ctx: WorkerContext,
-    name: str,
-    width: int,
-    layers: int,
-    density: float,
-    bucket_mb: float,
-    repeats: int,
-) -> tuple[list[float], float]:
-    """(seconds of each timed step on this rank, collectives per step)."""
+def _variant(
+    ctx: WorkerContext, name: str, width: int, layers: int, density: float, bucket_mb: float
+) -> tuple[Callable[[], None], SparseHookState | None]:
+    """(one training step of variant ``name`` on its own model copy, its sparsgd hook state)."""
     model = _model(width, layers)
     ddp, hook = _wrap(model, name, density, bucket_mb)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -108,37 +110,51 @@ def _time_variant(
         nn.functional.cross_entropy(ddp(x), y).backward()
         optimizer.step()
 
-    for _ in range(WARMUP):
-        step()
-    calls_before = 0 if hook is None else hook.calls
-    seconds = []
-    for _ in range(repeats):
-        dist.barrier()
-        start = time.perf_counter()
-        step()
-        seconds.append(time.perf_counter() - start)
-    calls = 0.0 if hook is None else (hook.calls - calls_before) / repeats
-    return seconds, calls
+    return step, hook
 
 
 def bench_worker(
     ctx: WorkerContext, width: int, layers: int, density: float, bucket_mb: float, repeats: int
-) -> dict[str, tuple[list[float], float]]:
-    """Every variant on this rank, in VARIANTS order (the same on every rank)."""
-    return {
-        name: _time_variant(ctx, name, width, layers, density, bucket_mb, repeats)
-        for name in VARIANTS
+) -> dict[str, Timing]:
+    """Every variant on this rank: ``name -> (wall seconds of each timed step, CPU seconds of
+    this process in each, collectives per step)``. The variants take turns, one step each per
+    round, in VARIANTS order on every rank, so that a change of machine load during the run
+    falls on all of them alike."""
+    variants = {name: _variant(ctx, name, width, layers, density, bucket_mb) for name in VARIANTS}
+    for step, _ in variants.values():
+        for _ in range(WARMUP):
+            step()
+    before = {name: 0 if hook is None else hook.calls for name, (_, hook) in variants.items()}
+    wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(repeats):
+        for name, (step, _) in variants.items():
+            dist.barrier()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            step()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    calls = {
+        name: 0.0 if hook is None else hook.calls - before[name]
+        for name, (_, hook) in variants.items()
     }
+    return {name: (wall[name], cpu[name], calls[name] / repeats) for name in VARIANTS}
 
 
-def summarise(per_rank: list[dict[str, tuple[list[float], float]]]) -> list[dict[str, Any]]:
-    """One row per variant: median over repeats of the slowest rank's step, in ms."""
+def summarise(per_rank: list[dict[str, Timing]]) -> list[dict[str, Any]]:
+    """One row per variant: medians over repeats of the slowest rank's step and of the
+    busiest rank's CPU time, in ms."""
     rows = []
     for name in VARIANTS:
         steps = zip(*(ranks[name][0] for ranks in per_rank), strict=True)
-        median = statistics.median(max(step) for step in steps) * 1e3
+        cpus = zip(*(ranks[name][1] for ranks in per_rank), strict=True)
         rows.append(
-            {"variant": name, "step_ms": median, "collectives_per_step": per_rank[0][name][1]}
+            {
+                "variant": name,
+                "step_ms": statistics.median(max(step) for step in steps) * 1e3,
+                "cpu_ms": statistics.median(max(cpu) for cpu in cpus) * 1e3,
+                "collectives_per_step": per_rank[0][name][2],
+            }
         )
     base = rows[0]["step_ms"]
     for row in rows:

@@ -5,9 +5,10 @@ On --workers local processes (gloo, one thread each) every rank trains the same 
 with DDP's default all-reduce, torch's PowerSGD hook (rank 1), and sparsgd's gTop-k hook at
 --density with one bucket, with many buckets (--bucket-mb), with many buckets but the
 collective inside the hook (overlap off) and with scope "model". A step's time is that of the
-slowest rank; the table gives the median over --repeats and the ratio to all-reduce, both
-measured in this one run. The measuring code is :mod:`sparsgd.bench.ddp`; this module parses
-the options and prints the table.
+slowest rank; the table gives the median over --repeats, the median CPU time of the busiest
+rank's process in a step, and the ratio to all-reduce, all measured in this one run. The
+measuring code is :mod:`sparsgd.bench.ddp`; this module parses the options and prints the
+table.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"settings": settings, "load": load, "rows": rows}, indent=2))
         return 0
     print(f"{settings}  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'variant':<20} {'step ms':>9} {'collectives':>12} {'vs allreduce':>13}")
+    print(f"{'variant':<20} {'step ms':>9} {'cpu ms':>8} {'collectives':>12} {'vs allreduce':>13}")
     for row in rows:
         print(
-            f"{row['variant']:<20} {row['step_ms']:>9.2f} {row['collectives_per_step']:>12.1f} "
-            f"{row['ratio_to_allreduce']:>12.2f}x"
+            f"{row['variant']:<20} {row['step_ms']:>9.2f} {row['cpu_ms']:>8.2f} "
+            f"{row['collectives_per_step']:>12.1f} {row['ratio_to_allreduce']:>12.2f}x"
         )
     return 0

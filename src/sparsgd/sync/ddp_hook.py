@@ -10,12 +10,12 @@ every rank, with the bucket's flat gradient ``g`` (``bucket.buffer()``, the grad
 error feedback):
 
     if iteration < start_iter: return all_reduce(g) / P   # (0) dense start, no memory
-    g_j = slice of g for parameter j of the bucket       # (1) views, nothing copied
-    p = cat(memory_j.compensate(g_j) for each j)         # (2) p = e + g, (n,)
+    L = the bucket's parameter indices, in bucket order  # (1) its layout
+    p = E_L + g                                          # (2) p_j = e_j + g_j, one add, (n,)
     --- on the communication thread, in bucket order ---
     R = collective.reduce(p, density)                    # (3) topk: all-gather; gtopk: tree
-    memory_j.update_(slice j of R.residual, R.sent in j) # (4) e_j <- what was not sent
-    future <- R.total / P                                # (5) DDP writes it into param.grad
+    E_L <- R.residual                                    # (4) e_j <- what was not sent
+    g <- R.total / P; future <- g                        # (5) DDP writes it into param.grad
 
 Overlap: steps (3)-(5) run on one communication thread with its own process group, and the
 hook returns at once a future that step (5) completes, so the backward pass of the next
@@ -32,23 +32,27 @@ concatenation when the last bucket arrives: k = floor(density * d) over the whol
 largest entries wherever they are (the sync trainer's selection), at the price of the overlap:
 that collective starts after the whole backward pass.
 
-``memory_j`` is :mod:`sparsgd.compress.memory`'s ``residual`` memory (``none`` without error
-feedback), kept per parameter, not per bucket, because DDP rebuilds its buckets after the
-first iteration; ``state_dict()`` names them by parameter index (the order of
-``model.parameters()``) so that they save and load with the model. Before ``start_iter``
-(counted in backward passes, like PowerSGD's ``start_powerSGD_iter``) the hook is DDP's own
-average and the memories stay empty. Momentum and weight decay stay in your optimizer.
+``e_j`` is parameter j's residual (none without error feedback), kept per parameter because
+DDP rebuilds its buckets after the first iteration, but stored flat per bucket layout ``E_L``
+(:mod:`sparsgd.sync.bucket_residuals`: a layout seen for the first time gathers its
+parameters' residuals), so that a bucket costs one add and one copy whatever its number of
+parameters; ``state_dict()`` names them by parameter index (the order of
+``model.parameters()``) so that they save and load with the model. Step (5) writes the
+average into the bucket's own buffer ``g``, which the collective no longer needs (it holds
+``p``), as DDP's default all-reduce does: nothing of the bucket's size is allocated. Before
+``start_iter`` (counted in backward passes, like PowerSGD's ``start_powerSGD_iter``) the
+hook is DDP's own average and the residuals stay empty. Momentum and weight decay stay in
+your optimizer.
 
 With ``density = 1`` every entry is sent and the hook returns DDP's own average (tested against
 DDP's default all-reduce). A NaN or Inf gradient on any rank makes the collective raise
 ``NonFiniteError`` on every rank; the future carries it and DDP raises it from ``backward``,
 with every residual left as it was: a bucket that is not finite reaches the collective as
-``g`` without touching its memories.
+``g`` without touching the residuals (step (2) refuses it before reading them).
 """
 
 # no ``from __future__ import annotations`` here: DDP checks the hook's annotations at run
 # time and needs the real dist.GradBucket and torch.futures.Future[torch.Tensor] objects
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -57,8 +61,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from sparsgd.comm import Collective, make_collective
-from sparsgd.compress.checks import check_density
-from sparsgd.compress.memory import Memory, make_memory
+from sparsgd.compress.checks import NonFiniteError, check_density, check_finite
+from sparsgd.sync.bucket_residuals import BucketResiduals, Layout
 from sparsgd.sync.config import METHODS
 
 __all__ = ["HOOK_METHODS", "HOOK_SCOPES", "SparseHookState", "sparse_allreduce_hook"]
@@ -66,8 +70,8 @@ __all__ = ["HOOK_METHODS", "HOOK_SCOPES", "SparseHookState", "sparse_allreduce_h
 HOOK_METHODS = ("dense", "topk", "gtopk", "gtopk_exact")
 HOOK_SCOPES = ("bucket", "model")
 MODEL_KEY = -1  # the collective of scope "model" (bucket indices are >= 0)
-Job = tuple[list[Tensor], Tensor, torch.dtype]  # one reduction: params, p, gradient dtype
-Pieces = list[tuple[torch.futures.Future[Tensor], int]]  # each bucket's future and length
+Piece = tuple[torch.futures.Future[Tensor], Layout, Tensor]  # a bucket's future, layout, g
+Job = tuple[list[Piece], Tensor]  # one reduction: its buckets in order, p (their p's joined)
 
 
 class SparseHookState:
@@ -94,17 +98,15 @@ class SparseHookState:
         self.error_feedback, self.start_iter, self.overlap = error_feedback, start_iter, overlap
         self.process_group = process_group
         self._index = {id(p): i for i, p in enumerate(model.parameters())}
-        kind = "residual" if error_feedback else "none"
-        # parameter index -> its error-feedback memory over (numel,)
-        self.memories: dict[int, Memory] = {
-            i: make_memory(kind, p.numel()) for i, p in enumerate(model.parameters())
-        }
+        # e_j of every parameter j, flat per bucket layout (None without error feedback)
+        sizes = [p.numel() for p in model.parameters()]
+        self.memory = BucketResiduals(sizes) if error_feedback else None
         self.iteration = 0  # backward passes seen (the last bucket of each)
         self.calls = 0  # statistics: collectives run, bytes this rank sent and received
         self.bytes_sent = 0
         self.bytes_recv = 0
         self._collectives: dict[int, Collective] = {}  # bucket index (or MODEL_KEY) -> its own
-        self._waiting: list[tuple[torch.futures.Future[Tensor], Job]] = []  # scope "model"
+        self._waiting: list[tuple[Piece, Tensor]] = []  # scope "model": (bucket, its p)
         self._thread: ThreadPoolExecutor | None = None
         self._group: dist.ProcessGroup | None = None
         if overlap and dist.is_initialized():
@@ -131,41 +133,45 @@ class SparseHookState:
     @property
     def residuals(self) -> dict[int, Tensor]:
         """Parameter index -> its residual ``e`` (empty without error feedback)."""
-        return {i: m.state_dict()["e"] for i, m in self.memories.items() if m.name == "residual"}
+        if self.memory is None:
+            return {}
+        return {j: self.memory.residual(j) for j in range(len(self._index))}
 
-    def compensate(self, params: list[Tensor], g: Tensor) -> Tensor:
-        """(1), (2) ``p`` of the bucket: each parameter's memory applied to its slice of g."""
-        return torch.cat([self._memory(p).compensate(g_j) for p, g_j in _slices(params, g)])
+    def layout(self, params: list[Tensor]) -> Layout:
+        """(1) The indices of ``params`` in the order of ``model.parameters()``."""
+        return tuple(self._index[id(p)] for p in params)
 
-    def update_(self, params: list[Tensor], residual: Tensor, sent: Tensor) -> None:
-        """(4) Each parameter's memory keeps its slice of ``residual`` (changes the memories)."""
-        offset = 0
-        for p, e_j in _slices(params, residual):
-            mine = sent[(sent >= offset) & (sent < offset + p.numel())] - offset
-            self._memory(p).update_(e_j, mine)
-            offset += p.numel()
+    def compensate(self, layout: Layout, g: Tensor) -> Tensor:
+        """(2) ``p = E_L + g`` of the bucket; raises NonFiniteError, changing nothing, if g
+        holds NaN or Inf."""
+        if self.memory is None:
+            return check_finite(g, "gradient")
+        return self.memory.compensate(layout, g)
 
-    def reduce_(self, key: int, job: Job) -> Tensor:
-        """(3)-(5) One collective on ``p``; changes the memories of ``params``."""
-        params, p, dtype = job
+    def reduce_(self, key: int, job: Job) -> None:
+        """(3)-(5) One collective on ``p``; changes the residuals of the buckets' parameters
+        and writes each bucket's average into its buffer ``g``."""
+        pieces, p = job
         reduced = self.collective(key).reduce(p, self.density)  # (3) raises on every rank
-        self.update_(params, reduced.residual, reduced.sent)  # (4)
+        world = dist.get_world_size(self.process_group)
+        offset = 0
+        for _, layout, g in pieces:
+            n = g.numel()
+            if self.memory is not None:
+                self.memory.update_(layout, reduced.residual[offset : offset + n])  # (4)
+            torch.div(reduced.total[offset : offset + n], world, out=g)  # (5)
+            offset += n
         self.calls += 1
         self.bytes_sent += reduced.stats.bytes_sent
         self.bytes_recv += reduced.stats.bytes_recv
-        world = dist.get_world_size(self.process_group)
-        return (reduced.total / world).to(dtype)  # (5)
 
-    def submit(self, reduce: Callable[[], Tensor], pieces: Pieces) -> None:
-        """Run ``reduce`` (on the thread when overlapping); its result, cut into the buckets'
-        lengths in order, completes their futures (or its error fails them all)."""
+    def submit(self, key: int, job: Job) -> None:
+        """Run ``reduce_(key, job)`` (on the thread when overlapping); it completes the futures
+        of the job's buckets with their ``g``, or its error fails them all."""
         if self._thread is None:
-            _complete(reduce, pieces)
+            _complete(self, key, job)
         else:
-            self._thread.submit(_complete, reduce, pieces)
-
-    def _memory(self, p: Tensor) -> Memory:
-        return self.memories[self._index[id(p)]]
+            self._thread.submit(_complete, self, key, job)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -193,7 +199,8 @@ class SparseHookState:
         if bad:
             raise ValueError(f"residual indices must be in [0, {n_params}); got {bad}")
         for i, e in state["residuals"].items():
-            self.memories[int(i)].load_state_dict({"e": e})
+            if self.memory is not None:
+                self.memory.load_(int(i), e)
         self.iteration = int(state.get("iteration", 0))
         self.calls = int(state["calls"])
         self.bytes_sent = int(state["bytes_sent"])
@@ -206,26 +213,25 @@ def sparse_allreduce_hook(
     """DDP communication hook: the bucket's averaged sparse gradient (module docstring)."""
     g = bucket.buffer()  # (n,) this bucket's gradients, flat
     last = bucket.is_last()
-    if state.iteration < state.start_iter:  # (0) DDP's own average, memories untouched
+    if state.iteration < state.start_iter:  # (0) DDP's own average, residuals untouched
         state.iteration += last
         return _dense_average(g, state.process_group)
-    params = bucket.parameters()
-    low, high = torch.aminmax(g.detach())
-    finite = bool(low.isfinite() & high.isfinite())
-    p = state.compensate(params, g) if finite else g  # (1), (2) a NaN g never reaches memory
+    layout = state.layout(bucket.parameters())  # (1)
+    try:
+        p = state.compensate(layout, g)  # (2)
+    except NonFiniteError:
+        p = g  # never reaches a residual: the collective raises on every rank
     future: torch.futures.Future[Tensor] = torch.futures.Future()
     state.iteration += last
+    piece = (future, layout, g)
     if state.scope == "bucket":
-        key, job = bucket.index(), (params, p, g.dtype)
-        state.submit(lambda: state.reduce_(key, job), [(future, g.numel())])
+        state.submit(bucket.index(), ([piece], p))
         return future
-    state._waiting.append((future, (params, p, g.dtype)))
+    state._waiting.append((piece, p))
     if last:  # scope "model": one collective on every bucket's p, in bucket order
         waiting, state._waiting = state._waiting, []
-        everything = [q for _, (ps, _, _) in waiting for q in ps]
-        job = (everything, torch.cat([j[1] for _, j in waiting]), g.dtype)
-        pieces = [(f, j[1].numel()) for f, j in waiting]
-        state.submit(lambda: state.reduce_(MODEL_KEY, job), pieces)
+        joined = torch.cat([q for _, q in waiting])  # (d,)
+        state.submit(MODEL_KEY, ([piece for piece, _ in waiting], joined))
     return future
 
 
@@ -236,27 +242,13 @@ def _dense_average(g: Tensor, group: dist.ProcessGroup | None) -> torch.futures.
     return work.get_future().then(lambda fut: fut.value()[0].div_(world))
 
 
-def _complete(reduce: Callable[[], Tensor], pieces: Pieces) -> None:
-    """Set each future to its bucket's piece of ``reduce()``, or fail them all with its error."""
+def _complete(state: SparseHookState, key: int, job: Job) -> None:
+    """Run the job; set each bucket's future to its ``g``, or fail them all with the error."""
     try:
-        total = reduce()
+        state.reduce_(key, job)
     except Exception as error:  # the futures carry it to DDP, which raises it in backward
-        for future, _ in pieces:
+        for future, _, _ in job[0]:
             future.set_exception(error)
         return
-    if len(pieces) == 1:
-        pieces[0][0].set_result(total)
-        return
-    offset = 0
-    for future, n in pieces:  # DDP reads a result from its storage's start: own storage each
-        future.set_result(total[offset : offset + n].clone())
-        offset += n
-
-
-def _slices(params: list[Tensor], flat: Tensor) -> list[tuple[Tensor, Tensor]]:
-    """``(parameter, its (numel,) view of flat)`` in bucket order."""
-    out, offset = [], 0
-    for p in params:
-        out.append((p, flat[offset : offset + p.numel()]))
-        offset += p.numel()
-    return out
+    for future, _, g in job[0]:
+        future.set_result(g)
