@@ -12,6 +12,7 @@ import pytest
 from scipy import stats
 from smoke_checks import PNG_MAGIC
 
+from sparsgd.experiments import lab_tta_study
 from sparsgd.experiments.lab_tta import Setup, _prorate
 from sparsgd.experiments.lab_tta_cells import cell_name, cell_spec
 from sparsgd.experiments.lab_tta_study import LabTTAConfig, _figure
@@ -26,6 +27,7 @@ from sparsgd.experiments.lab_tta_verdicts import (
     verdict_table,
 )
 from sparsgd.experiments.spec import RunContext
+from sparsgd.lab.cluster import LabUnavailable
 
 TOL = 1e-9  # exact arithmetic on a few floats
 STEPS = [50, 100, 150, 200]
@@ -197,3 +199,11 @@ def test_figure_has_a_row_per_rate_and_every_seed_drawn(tmp_path):
     assert len(first["runs"]) == 2
     assert first["y"] == pytest.approx(RISING)
     assert first["x"] == pytest.approx([s * 0.025 for s in STEPS])  # mean of the two seeds
+
+
+def test_the_study_refuses_up_front_without_a_lab(tmp_path, monkeypatch):
+    monkeypatch.setattr(lab_tta_study, "missing_requirements", lambda: ["root (run as root)"])
+    ctx = RunContext(out=tmp_path, seeds=(0,), smoke=True)
+    with pytest.raises(LabUnavailable, match=r"lab-tta needs the network lab; missing: root"):
+        lab_tta_study.run_lab_tta(lab_tta_study.lab_tta_config(True), ctx)
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing written
