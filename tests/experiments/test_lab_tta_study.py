@@ -120,8 +120,10 @@ def test_table_rows_speedups_with_intervals_and_splits():
     assert row["seeds at target"] == "3 of 3" and row["at step"] == "150"
     assert row["wire MB per node"] == pytest.approx(101.0)
     assert row["step ms: compute / compress / comm / apply"] == "3.0 / 2.0 / 100.0 / 1.0"
-    ddp = {r[1]: r for r in table.rows}["powersgd"]
-    assert ddp[-1] == "(DDP loop: not split)"
+    ddp = {r[1]: dict(zip(table.columns, r, strict=True)) for r in table.rows}["powersgd"]
+    assert ddp["step ms: compute / compress / comm / apply"] == "(DDP loop: not split)"
+    assert ddp["speed-up vs powersgd (95% CI)"] == "baseline"
+    assert ddp["speed-up vs dense (95% CI)"] == "2.00x [2.00, 2.00]"  # 0.100 / 0.05 every seed
 
 
 def test_smoke_findings_are_not_judged_and_full_ones_are():

@@ -130,8 +130,10 @@ def tta_table(runs: Runs, target: float, note: str) -> Table:
         row.append(f"{mean_std([h[1] for h in hits])[0]:.0f}" if hits else "never")
         for base in BASELINES:
             other = runs.get((rate, base))
-            ratios = speedups(results, other, target) if other else []
-            row.append(_mean_text(ratios, 2, "x") if ratios else "-")
+            ratios = speedups(results, other, target) if other and base != method else []
+            row.append(
+                "baseline" if base == method else _mean_text(ratios, 2, "x") if ratios else "-"
+            )
         row.append(spread_text([final_accuracy(r) for r in results], 4))
         wire = [sum(r["wire_mb_per_node"]) / len(r["wire_mb_per_node"]) for r in results]
         row.append(round(mean_std(wire)[0], 1))
