@@ -224,7 +224,7 @@ EXPERIMENT = Experiment(
     full_minutes=22,
     estimate="estimated at load ~3: the one-seed lab runs' step times (load 2.6-3.9) x 800 "
     "steps = 270 s per seed, plus ~20 s of start-up per cell (8 cells) = ~430 s per seed; a "
-    "measured sample (5 cells of 200 steps at 100 Mbit/s, load 10-13: 337 s, ~50 s start-up "
+    "measured sample (5 cells of 200 steps at 100 Mbit/s, load 6-13: 337 s, ~50 s start-up "
     "per cell) puts it at ~42 min at load 11",
     default_seeds=3,
     configure=lab_tta_config,
