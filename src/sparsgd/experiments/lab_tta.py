@@ -16,7 +16,12 @@ stopped) and the bytes this node's eth0 has sent (the kernel's counter: bytes on
 headers included, whatever the method); (2) after the run, the copies are scored on the test
 set; (3) one JSON file per method holds the curve, so an interrupted study resumes where it
 stopped. For ``sparsgd train`` rows (1) comes from its own checkpoints (every EVAL steps) and
-the time split of log.jsonl's step records (compute, compress, comm, apply per step).
+the time split of log.jsonl's step records (compute, compress, comm, apply per step); the
+kernel's counter is read before and after the run only, and each point's share of the run's
+wire bytes is the share of the bytes the algorithm counted by then (:func:`_prorate`).
+
+:func:`measure` is (1)-(2) for one method, without files: the ``lab-tta`` study
+(:mod:`sparsgd.experiments.lab_tta_study`) runs it once per (rate, method, seed).
 
 The speed-up at a target accuracy is t_dense(target) / t_method(target), each the first
 evaluation at or above the target. See docs/lab.md for the method and the measured results.
@@ -39,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from sparsgd.comm.launch import WorkerContext, launch
 from sparsgd.data import load_dataset, shard
+from sparsgd.experiments.datasets import data_dir_for
 from sparsgd.lab.cluster import Cluster, Rate
 from sparsgd.lab.placement import lab_options
 from sparsgd.models import ModelSpec, build_model
@@ -49,7 +55,7 @@ from sparsgd.sync.train import train
 from sparsgd.worker.batches import SampleBatches, sample_steps_per_epoch
 from sparsgd.worker.seeds import generator_for
 
-__all__ = ["DDP_METHODS", "TRAIN_METHODS", "Setup", "run_study"]
+__all__ = ["DDP_METHODS", "TRAIN_METHODS", "Setup", "measure", "run_method", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +90,8 @@ def _wire_bytes() -> int:
 
 def ddp_worker(ctx: WorkerContext, setup: Setup, method: str) -> list[dict[str, Any]]:
     """(1) for a DDP hook: snapshots every eval_every steps (rank 0's copies; bytes per rank)."""
-    bundle = load_dataset(setup.dataset, setup.data_dir, seed=setup.seed)
+    bundle = load_dataset(setup.dataset, data_dir_for(setup.dataset, setup.data_dir),
+                          seed=setup.seed)  # fmt: skip
     spec = ModelSpec(input_shape=bundle.input_shape, num_classes=bundle.num_classes)
     model = build_model(setup.model, spec, seed=setup.seed)
     ddp = DistributedDataParallel(model)
@@ -125,7 +132,8 @@ def ddp_worker(ctx: WorkerContext, setup: Setup, method: str) -> list[dict[str, 
 
 def _train_config(setup: Setup, method: str, out: Path) -> SyncConfig:
     return SyncConfig(
-        out=str(out), model=setup.model, dataset=setup.dataset, data_dir=setup.data_dir,
+        out=str(out), model=setup.model, dataset=setup.dataset,
+        data_dir=data_dir_for(setup.dataset, setup.data_dir),
         method=method, density=setup.density, lr=setup.lr, momentum=setup.momentum,
         batch_size=setup.batch_size, steps=setup.steps, workers=setup.workers,
         log_every=setup.eval_every, checkpoint_every=setup.eval_every, progress=False,
@@ -134,28 +142,56 @@ def _train_config(setup: Setup, method: str, out: Path) -> SyncConfig:
     )  # fmt: skip
 
 
-def _train_points(setup: Setup, out: Path) -> list[dict[str, Any]]:
-    """(1) for sparsgd train: its checkpoints, and the training seconds its step records
-    give (steps of the window x mean compute + compress + comm + apply per step)."""
+def _train_points(setup: Setup, out: Path) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """(1) for sparsgd train: its checkpoints, the training seconds its step records give
+    (steps of the window x mean compute + compress + comm + apply per step), each point's
+    bytes counted by the algorithm so far (``counted``, per rank), and the mean time split of
+    a step in ms."""
     run = RunDir(out, resume=True)
-    seconds, last, clock = 0.0, 0, {}
+    seconds, last, clock, counted, parts = 0.0, 0, {}, {}, {p: 0.0 for p in TIME_PARTS}
     for r in run.read_log():
         if r["kind"] == "step":
             per_step = sum(r[f"time_{part}_s"] for part in TIME_PARTS)
+            for part in TIME_PARTS:
+                parts[part] += (r["step"] - last) * r[f"time_{part}_s"]
             seconds += (r["step"] - last) * per_step
             last, clock[r["step"]] = r["step"], seconds
+            counted[r["step"]] = r["bytes_sent_total"]
     points = []
     for path in run.checkpoints():
         state = load_checkpoint(path)
         step = int(state["step"])
         if step in clock:
-            points.append({"step": step, "seconds": clock[step], "model": state["shared"]["model"]})
-    return points
+            points.append(
+                {
+                    "step": step,
+                    "seconds": clock[step],
+                    "counted": counted[step],
+                    "model": state["shared"]["model"],
+                }
+            )
+    split = {part: total / max(last, 1) * 1e3 for part, total in parts.items()}
+    return points, split
+
+
+def _prorate(points: list[dict[str, Any]], wire: list[int]) -> None:
+    """A sparsgd train run's wire bytes at each point, in place: the run's total on the wire
+    (``wire``, per rank) times the share of the run's counted bytes sent by then,
+
+        wire_r(step) = wire_r * counted_r(step) / counted_r(last step)
+
+    (the kernel's counter is read only before and after the run; headers and the start-up's
+    own traffic are spread in proportion to the counted bytes)."""
+    final = points[-1]["counted"] if points else []
+    for point in points:
+        share = [c / f if f else 0.0 for c, f in zip(point.pop("counted"), final, strict=True)]
+        point["wire_bytes_per_rank"] = [round(w * s) for w, s in zip(wire, share, strict=True)]
 
 
 def _score(setup: Setup, points: list[dict[str, Any]]) -> None:
     """(2) test accuracy of every snapshot, in place; the snapshots are dropped."""
-    bundle = load_dataset(setup.dataset, setup.data_dir, seed=setup.seed)
+    bundle = load_dataset(setup.dataset, data_dir_for(setup.dataset, setup.data_dir),
+                          seed=setup.seed)  # fmt: skip
     spec = ModelSpec(input_shape=bundle.input_shape, num_classes=bundle.num_classes)
     model = build_model(setup.model, spec, seed=setup.seed)
     x, y = bundle.test.tensors
@@ -166,26 +202,39 @@ def _score(setup: Setup, points: list[dict[str, Any]]) -> None:
             point["accuracy"] = float((model(x).argmax(dim=1) == y).float().mean())
 
 
-def run_method(setup: Setup, method: str, out: Path) -> dict[str, Any]:
-    """One method on a fresh lab; its result file is written and returned."""
+def measure(setup: Setup, method: str, workdir: Path) -> dict[str, Any]:
+    """(1)-(2) for one method on a fresh lab: the curve (every point's step, training seconds,
+    wire bytes per rank and test accuracy), the wire bytes per rank of the whole run and, for
+    sparsgd train, the mean time split of a step (ms). ``workdir`` holds sparsgd train's run
+    folder (``workdir/<method>``, checkpoints included)."""
+    if method not in TRAIN_METHODS + DDP_METHODS:
+        raise ValueError(f"method must be one of {TRAIN_METHODS + DDP_METHODS}; got {method!r}")
     rate = Rate.parse(setup.rate)
     with Cluster(setup.workers, rate) as cluster:
         options = lab_options(cluster, timeout_s=900.0)
         if method in TRAIN_METHODS:
             before = cluster.tx_bytes()
-            summary = train(_train_config(setup, method, out / method), overwrite=True,
+            summary = train(_train_config(setup, method, workdir / method), overwrite=True,
                             placement=options)  # fmt: skip
             wire = [b - a for a, b in zip(before, cluster.tx_bytes(), strict=True)]
-            points = _train_points(setup, out / method)
-            extra = {"bytes_sent_per_rank": summary["bytes_sent_per_rank"], "wire_bytes": wire}
+            points, split = _train_points(setup, workdir / method)
+            _prorate(points, wire)
+            extra = {"bytes_sent_per_rank": summary["bytes_sent_per_rank"], "time_split_ms": split}
         else:
             per_rank = launch(ddp_worker, setup.workers, (setup, method), options)
             points = per_rank[0]
             for i, point in enumerate(points):
                 point["wire_bytes_per_rank"] = [r[i]["wire_bytes"] for r in per_rank]
-            extra = {"wire_bytes": points[-1]["wire_bytes_per_rank"]}
+                del point["wire_bytes"]
+            wire, extra = points[-1]["wire_bytes_per_rank"], {"time_split_ms": None}
     _score(setup, points)
-    result = {"method": method, "setup": asdict(setup), "points": points, **extra}
+    return {"method": method, "points": points, "wire_bytes": wire, **extra}
+
+
+def run_method(setup: Setup, method: str, out: Path) -> dict[str, Any]:
+    """One method on a fresh lab; its result file ``out/<method>.json`` is written and
+    returned (with the setup), sparsgd train's run folder kept beside it."""
+    result = {**measure(setup, method, out), "setup": asdict(setup)}
     (out / f"{method}.json").write_text(json.dumps(result, indent=1))
     return result
 

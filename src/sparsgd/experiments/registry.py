@@ -8,6 +8,7 @@ from sparsgd.experiments import (
     gtopk_convergence,
     gtopk_delta,
     gtopk_density,
+    lab_tta_study,
     staleness,
 )
 from sparsgd.experiments.spec import Experiment
@@ -23,6 +24,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         comm_scaling.EXPERIMENT,
         staleness.EXPERIMENT,
         async_real.EXPERIMENT,
+        lab_tta_study.EXPERIMENT,
     )
 }
 
