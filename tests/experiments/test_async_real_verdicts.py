@@ -1,9 +1,10 @@
-"""async-real's verdicts against hand-computed cases: the paired claim and the staleness check."""
+"""async-real against hand-computed cases: the paired claim, the staleness check, calibration."""
 
 from __future__ import annotations
 
 import pytest
 
+from sparsgd.experiments.async_real_cell import compute_time, real_spec, sim_specs
 from sparsgd.experiments.async_real_report import judge_sources, tau_check
 
 CHANCE = 0.1  # MNIST: 10 classes
@@ -58,3 +59,28 @@ def test_runs_all_at_chance_are_inconclusive():
 )
 def test_the_staleness_check(pairs, word):
     assert tau_check(pairs) == word
+
+
+def test_the_simulated_cells_take_their_numbers_from_the_real_cell():
+    real = real_spec(
+        method="topk-0.01",
+        seed=2,
+        model="lenet5",
+        dataset="mnist",
+        slowdown=(1.0, 1.0, 2.0, 4.0),
+        steps=1500,
+        lr=0.125,
+        batch_size=32,
+        test_limit=2000,
+        evals=15,
+        timeout_s=1800.0,
+    )
+    result = {"summary": {"wall_seconds": 30.0, "steps": 1500, "staleness": {"mean": 2.75}}}
+    # T = (t / n) sum_w 1 / s_w = (30 / 1500) (1 + 1 + 1/2 + 1/4) = 0.02 x 2.75
+    assert compute_time(real["slowdown"], result) == pytest.approx(0.055, abs=1e-12)
+    sims = sim_specs(real, result)
+    assert sims["sim-workers"]["worker_time"] == "constant:0.055"
+    assert sims["sim-drawn"]["staleness"] == "poisson:2.75"
+    assert all(s["seed"] == 2 and s["method"] == "topk-0.01" for s in sims.values())
+    assert real["eval_every"] == 100 and real["memory"] == "residual"
+    assert sim_specs(real, {"summary": None}) == {}  # nothing to calibrate from
