@@ -30,5 +30,17 @@ def test_async_real_smoke(tmp_path):
     run_experiment("async-real", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "async-real")
     rows = {(r[0], r[1]): r for r in results.table("async_real").rows}
-    assert set(rows) == {("topk-0.1", s) for s in ("real", "sim-workers", "sim-drawn")}
+    sources = ("real", "sim-workers", "sim-drawn")
+    assert set(rows) == {(m, s) for m in ("vanilla", "topk-0.1") for s in sources}
     assert float(rows[("topk-0.1", "sim-workers")][2]) > 0  # uneven workers: stale updates
+    # a smoke run is not a result: no verdict anywhere, the evidence says why
+    assert all(f.verdict == "inconclusive" and "smoke" in f.evidence for f in results.findings)
+    verdicts = results.table("verdicts").rows
+    assert [r[1] for r in verdicts] == list(sources)
+    assert all("smoke" in r[2] for r in verdicts)
+    cells = sorted(p.stem for p in (tmp_path / "cells").iterdir())
+    assert cells == sorted(f"{m}-{s}-s0" for m in ("vanilla", "topk-0.1") for s in sources)
+    assert not (tmp_path / "runs").exists()  # no run folders: the cells are the record
+    again = run_experiment("async-real", tmp_path, smoke=True)  # resumes: nothing runs
+    assert "nothing ran" in again.notes[0]
+    assert again.table("async_real").rows[0][:7] == results.table("async_real").rows[0][:7]
