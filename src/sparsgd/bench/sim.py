@@ -10,11 +10,20 @@ synthetic data set of ``num_train`` samples, runs the worker-mode simulation
     update_ms       wall ms per server update between version steps/4 and steps (steady
                     state: the W first gradients and the W flushes are outside it)
     per_worker_kb   (rss_mb - peak of the same process before building the simulation) / W
- The dense-push row runs the same
-simulation with compressor ``dense`` and memory ``none`` at W = 1 beside a plain SGD loop of
-the same model (``torch.optim.SGD`` on the module, the same batch size), both in one process,
-median of ``repeats``: ``dense_ratio`` = sim ms per update / plain ms per update.
-Intra-op threads are set to 1, what each simulated worker would have.
+
+Per-update cost across W (:func:`measure_update_ratio`), robust to a loaded machine: one
+process builds the simulations of every W, takes each past steps/4, then advances them in
+turn by ``chunk`` updates per round, so each round times every W under the same load:
+
+    ratio_r = ms per update of W_i in round r / that of W_0 in round r       # (1)
+    ratio   = median over rounds of ratio_r, with its range (min, max)       # (2)
+
+The dense-push row runs the same simulation with compressor ``dense`` and memory ``none`` at
+W = 1 beside a plain SGD loop of the same model (``torch.optim.SGD`` on the module, the same
+batch size), alternately in one process, ``repeats`` times: ``dense_ratio`` is the median of
+the per-repeat ratios sim ms per update / plain ms per step. Evaluations are off in every
+timed simulation (a plain loop has none; they cost the same at any W). Intra-op threads are
+set to 1, what each simulated worker would have.
 """
 
 from __future__ import annotations
@@ -37,10 +46,11 @@ from sparsgd.worker.batches import BatchStream
 from sparsgd.worker.problem import Problem
 from sparsgd.worker.seeds import generator_for
 
-__all__ = ["measure_dense_path", "measure_sim", "measure_workers"]
+__all__ = ["measure_dense_path", "measure_sim", "measure_update_ratio", "measure_workers"]
 
 FEATURES, CLASSES = 784, 10  # MNIST's shape: FNN-3 has 199,210 parameters
 BATCH = 8  # 1024 workers x 8 samples fit a data set of 8192 (25 MB)
+NO_EVAL = 2**62  # eval_every of a timed simulation: never within its steps
 
 
 def _problem(num_train: int) -> Problem:
@@ -60,12 +70,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _config(workers: int, steps: int, density: float) -> AsyncConfig:
+    return AsyncConfig(
+        mode="sim",
+        workers=workers,
+        steps=steps,
+        density=density,
+        lr=0.01,
+        batch_size=BATCH,
+        eval_every=NO_EVAL,
+    )
+
+
 def measure_workers(workers: int, steps: int, density: float, num_train: int) -> dict[str, Any]:
     """One W, in this process: peak RSS and ms per computed gradient (run it in a fresh one)."""
     torch.set_num_threads(1)
-    cfg = AsyncConfig(
-        mode="sim", workers=workers, steps=steps, density=density, lr=0.01, batch_size=BATCH
-    )
+    cfg = _config(workers, steps, density)
     problem = _problem(num_train)
     bundle = problem.load()
     problem.build_model(bundle)
@@ -107,37 +127,80 @@ def measure_sim(
 
 
 def _plain_sgd_ms(problem: Problem, steps: int) -> float:
-    """ms per step of torch.optim.SGD on the module, the worker's batch stream."""
+    """ms per step of torch.optim.SGD on the module, the worker's batch stream; the first
+    steps/4 untimed, as in the simulation it is set against."""
     bundle = problem.load()
     module = problem.build_model(bundle).module
     inputs, targets = bundle.train.tensors
     stream = BatchStream(len(targets), BATCH, generator_for(0, "worker", 0, "batches"))
     opt = torch.optim.SGD(module.parameters(), lr=0.01)
-    start = time.perf_counter()
-    for _ in range(steps):
+    start = 0.0
+    for step in range(steps):
+        if step == steps // 4:
+            start = time.perf_counter()
         batch = stream.next()
         opt.zero_grad()
         F.cross_entropy(module(inputs[batch]), targets[batch]).backward()
         opt.step()
-    return (time.perf_counter() - start) * 1e3 / steps
+    return (time.perf_counter() - start) * 1e3 / (steps - steps // 4)
+
+
+def measure_update_ratio(
+    workers: list[int], steps: int, density: float, num_train: int, chunk: int = 64
+) -> dict[str, Any]:
+    """ms per update of each W, interleaved in rounds of ``chunk`` updates; (1)-(2) above."""
+    torch.set_num_threads(1)
+    problem = _problem(num_train)
+    bundle = problem.load()
+    sims = [build_simulation(_config(w, steps, density), problem, bundle=bundle) for w in workers]
+    for _, sim in sims:
+        sim.advance(steps // 4)  # past the start: every worker has pulled and pushed
+    rounds: list[list[float]] = []  # rounds[r][i]: ms per update of workers[i] in round r
+    target = steps // 4
+    while target + chunk <= steps:
+        target += chunk
+        row = []
+        for core, sim in sims:
+            start, first = time.perf_counter(), core.state.version
+            sim.advance(target)
+            row.append((time.perf_counter() - start) * 1e3 / (core.state.version - first))
+        rounds.append(row)
+    if not rounds:
+        raise ValueError(f"steps={steps} leaves no round of chunk={chunk} after steps/4")
+    ratios = [[r[i] / r[0] for r in rounds] for i in range(len(workers))]  # (1)
+    return {
+        "workers": workers,
+        "rounds": len(rounds),
+        "chunk": chunk,
+        "update_ms": [statistics.median(r[i] for r in rounds) for i in range(len(workers))],
+        "ratio": [statistics.median(x) for x in ratios],  # (2)
+        "ratio_range": [[min(x), max(x)] for x in ratios],
+    }
 
 
 def _dense_sim_ms(problem: Problem, steps: int) -> float:
-    cfg = AsyncConfig(mode="sim", workers=1, steps=steps, density=1.0, lr=0.01, batch_size=BATCH)
-    cfg = replace(cfg, compressor="dense", memory="none")
-    _, sim = build_simulation(cfg, problem)
-    start = time.perf_counter()
-    sim.run()
-    return (time.perf_counter() - start) * 1e3 / (steps + 1)  # + the (empty) flush
+    """ms per update of dense pushes at W = 1, between a warm-up of steps/4 and steps."""
+    cfg = replace(_config(1, steps, 1.0), compressor="dense", memory="none")
+    core, sim = build_simulation(cfg, problem)
+    sim.advance(steps // 4)
+    start, first = time.perf_counter(), core.state.version
+    sim.advance(steps)
+    return (time.perf_counter() - start) * 1e3 / (core.state.version - first)
 
 
 def measure_dense_path(steps: int, repeats: int, num_train: int) -> dict[str, Any]:
-    """Dense pushes at W = 1 against a plain SGD loop: medians of ``repeats``, one process."""
+    """Dense pushes at W = 1 against a plain SGD loop, alternately: medians of ``repeats``."""
     torch.set_num_threads(1)
     problem = _problem(num_train)
     sim_ms, plain_ms = [], []
     for _ in range(repeats):
         sim_ms.append(_dense_sim_ms(problem, steps))
         plain_ms.append(_plain_sgd_ms(problem, steps))
-    sim, plain = statistics.median(sim_ms), statistics.median(plain_ms)
-    return {"steps": steps, "sim_ms": sim, "plain_ms": plain, "dense_ratio": sim / plain}
+    ratios = [s / p for s, p in zip(sim_ms, plain_ms, strict=True)]
+    return {
+        "steps": steps,
+        "sim_ms": statistics.median(sim_ms),
+        "plain_ms": statistics.median(plain_ms),
+        "dense_ratio": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+    }

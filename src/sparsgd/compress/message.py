@@ -63,14 +63,12 @@ def message_bytes(n_entries: int, numel: int, value_dtype: torch.dtype = torch.f
     check_value_dtype(value_dtype)
     if n_entries < 0:
         raise ValueError(f"n_entries must be >= 0; got {n_entries}")
-    idx = torch.empty((), dtype=index_dtype(numel)).element_size()
-    val = torch.empty((), dtype=value_dtype).element_size()
-    return n_entries * (idx + val)
+    return n_entries * (index_dtype(numel).itemsize + value_dtype.itemsize)
 
 
 def dense_bytes(numel: int, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of the same tensor sent dense."""
-    return numel * torch.empty((), dtype=dtype).element_size()
+    return numel * dtype.itemsize
 
 
 @dataclass(frozen=True)
@@ -171,8 +169,7 @@ def gather_message(
     """
     check_value_dtype(value_dtype)
     numel = x.numel()
-    every = indices.numel() == numel and indices.dtype != torch.bool
-    values = x.clone() if every else x[indices]
+    values = x.clone() if indices.numel() == numel else x[indices]
     if scale != 1.0:
         values = values * scale
     values = values.to(value_dtype)
