@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparsgd.bench.sim import measure_dense_path, measure_sim
+from sparsgd.bench.sim import measure_dense_path, measure_sim, measure_update_ratio
 from sparsgd.cli.main import main
 
 pytestmark = pytest.mark.timeout(300)
@@ -20,9 +20,20 @@ def test_measure_sim_reports_rss_and_update_time_per_w():
 
 
 def test_dense_path_row_has_both_times():
-    row = measure_dense_path(steps=4, repeats=1, num_train=64)
+    row = measure_dense_path(steps=8, repeats=3, num_train=64)
     assert row["sim_ms"] > 0 and row["plain_ms"] > 0
-    assert row["dense_ratio"] == row["sim_ms"] / row["plain_ms"]
+    low, high = row["ratio_range"]
+    assert low <= row["dense_ratio"] <= high  # the median of the per-repeat ratios
+
+
+def test_update_ratio_interleaves_rounds_and_takes_the_first_w_as_one():
+    row = measure_update_ratio([2, 3], steps=24, density=0.1, num_train=64, chunk=6)
+    assert row["rounds"] == 3  # (24 - 24 // 4) / 6
+    assert row["ratio"][0] == 1.0 and row["ratio_range"][0] == [1.0, 1.0]
+    low, high = row["ratio_range"][1]
+    assert low <= row["ratio"][1] <= high and all(ms > 0 for ms in row["update_ms"])
+    with pytest.raises(ValueError, match="no round"):
+        measure_update_ratio([2], steps=8, density=0.1, num_train=64, chunk=64)
 
 
 def test_bench_sim_refuses_bad_arguments(capsys):

@@ -234,8 +234,13 @@ def test_summary_has_the_sync_keys_and_the_staleness(tmp_path):
     assert any(r["kind"] == "eval" for r in records)
 
 
-def test_resumed_simulation_continues_exactly(tmp_path):
-    cfg = replace(RICH, checkpoint_every=10)
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"compressor": "dense", "memory": "none"}],  # dense: pushes in flight are tensors
+    ids=["topk", "dense-pushes"],
+)
+def test_resumed_simulation_continues_exactly(tmp_path, settings):
+    cfg = replace(RICH, checkpoint_every=10, **settings)
     full = run_simulation(cfg, PROBLEM, tmp_path / "full")
     shutil.copytree(tmp_path / "full", tmp_path / "cut")
     cut = RunDir(tmp_path / "cut", resume=True)

@@ -48,10 +48,13 @@ def build_gradient_worker(
     inputs: Tensor,
     targets: Tensor,
     restart: int = 0,
+    dense_pushes: bool = False,
 ) -> GradientWorker:
     """Worker ``worker`` with its compressor (seeded per worker when it draws) and memory.
 
-    ``restart``: the server version a real worker process starts at (0, or a resumed run's).
+    ``restart``: the server version a real worker process starts at (0, or a resumed run's);
+    ``dense_pushes``: push p itself when the step sends all of it (the simulator's choice,
+    :class:`~sparsgd.asynchronous.gradient_worker.GradientWorker`).
     """
     settings: dict[str, Any] = dict(cfg.compressor_settings)
     if (
@@ -72,4 +75,5 @@ def build_gradient_worker(
         cfg.batch_size,
         cfg.seed,
         restart,
+        dense_pushes,
     )

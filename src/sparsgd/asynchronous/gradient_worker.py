@@ -16,6 +16,13 @@ A worker that stops normally flushes: it pushes every non-zero entry of
 ``memory.compensate(0)`` (its whole residual) and keeps nothing. A gradient holding NaN/Inf is
 refused by the memory before it touches the residual (compress.checks policy): the step is
 skipped, counted in ``skipped_nonfinite``, and nothing is pushed.
+
+Dense pushes (``dense_pushes=True``, the simulator's choice): when (4) would send every entry
+of ``p`` unchanged and (5) keep nothing (compressor ``dense``, or ``topk`` at density 1, with
+float32 values; memory ``none``), the push is ``p`` itself, a (d,) tensor, instead of a
+message of d indices and d values: the same numbers and the same bytes on the wire (a dense
+frame), without building and checking d indices. The real worker keeps messages (its wire
+format).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.worker_state import check_finite_state
+from sparsgd.comm.ps_transport import wire_bytes
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import Memory
@@ -44,9 +52,16 @@ SEED_RANGE = 2**62  # per-step dropout seeds are drawn in [0, SEED_RANGE)
 class Push:
     """What a step produced: the message and what the worker reports with it."""
 
-    msg: SparseMessage
+    msg: SparseMessage | Tensor  # a (d,) tensor: a dense push, every entry in order
     loss: float
     residual_norm: float  # ||e|| after the step
+
+    @property
+    def nbytes(self) -> int:
+        """Payload bytes on the wire (a dense push: a dense frame)."""
+        if isinstance(self.msg, Tensor):
+            return wire_bytes(self.msg.numel(), self.msg.numel(), self.msg.dtype)
+        return wire_bytes(self.msg.nnz, self.msg.numel, self.msg.values.dtype)
 
 
 class GradientWorker:
@@ -64,6 +79,7 @@ class GradientWorker:
         batch_size: int,
         seed: int,
         restart: int = 0,
+        dense_pushes: bool = False,
     ) -> None:
         if len(inputs) != len(targets):
             raise ValueError(
@@ -80,6 +96,7 @@ class GradientWorker:
         self.dropout = generator_for(seed, *keys, "dropout")
         self.skipped_nonfinite = 0
         self.steps = 0
+        self.dense_pushes = dense_pushes and _sends_p_whole(compressor, memory, density)
 
     @property
     def keeps_residual(self) -> bool:
@@ -95,6 +112,9 @@ class GradientWorker:
         except NonFiniteError:
             self.skipped_nonfinite += 1
             return None
+        if self.dense_pushes:  # (4) c = p, (5) nothing kept: p is the push (module docstring)
+            self.steps += 1
+            return Push(p, loss, 0.0)
         msg = self.compressor.compress(p, self.density)  # (4)
         residual = msg.subtract_from_(p)  # in place: p is this step's (memory-owned) buffer
         self.memory.update_(residual, msg.indices.long())  # (5)
@@ -132,3 +152,10 @@ class GradientWorker:
         self.memory.load_state_dict(state["memory"])
         self.skipped_nonfinite = int(state["skipped_nonfinite"])
         self.steps = int(state["steps"])
+
+
+def _sends_p_whole(compressor: Compressor, memory: Memory, density: float) -> bool:
+    """Whether (4) sends every entry of p as it is and (5) keeps nothing."""
+    if memory.name != "none" or getattr(compressor, "value_dtype", None) != torch.float32:
+        return False
+    return compressor.name == "dense" or (compressor.name == "topk" and density == 1.0)

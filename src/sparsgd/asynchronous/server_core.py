@@ -80,6 +80,7 @@ class ServerCore:
         self.halted: str | None = None  # (5) why the run was ended early
         self.refused_in_row = 0  # non-finite / too-large pushes since the last applied one
         self.advanced_at = now()  # when the version last moved (or the run started)
+        self._every: Tensor | None = None  # (d,) 0, 1, ..., d - 1: a whole-model reply's indices
 
     @property
     def stopping(self) -> bool:
@@ -102,12 +103,16 @@ class ServerCore:
     def _model(self, worker: int) -> Reply:
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
         d = self.state.numel
-        version, x = self.state.pull(worker)
+        version, x = self.state.pull(worker)  # x: the server's copy of x_t for this reply
         changed = None if since is None else self.state.changed_since(since)
-        # a change set the wire would send dense (zeros elsewhere) is sent as the whole x
+        # a change set the wire would send dense (zeros elsewhere) is sent as the whole x:
+        # that copy with every index, in order (one index tensor kept for all such replies)
         if changed is None or message_bytes(changed.numel(), d) >= dense_bytes(d):
-            changed = torch.arange(d)
-        msg = SparseMessage(changed.to(index_dtype(d)), x[changed], d)
+            if self._every is None:
+                self._every = torch.arange(d, dtype=index_dtype(d))
+            msg = SparseMessage(self._every, x, d)
+        else:
+            msg = SparseMessage(changed.to(index_dtype(d)), x[changed], d)
         self.holding[worker] = version
         return self._reply(worker, Reply("MODEL", version, msg))
 

@@ -12,6 +12,13 @@ arrival order (docs/algorithms.md, staleness policies; :mod:`sparsgd.asynchronou
     t <- t + 1 ;  last_changed[i] = t where the bits of x_i changed # (6)
     histogram[tau] += 1 ;  c_w += 1                                 # (7) statistics, SSP clock
 
+A push is a :class:`~sparsgd.compress.message.SparseMessage`, or a (d,) float tensor: a
+dense push, every entry in order (the simulator's dense pushes), taken as c without a
+scatter. Each check reads the values once: one ``aminmax`` gives both "finite" (NaN and Inf
+reach the minimum or maximum) and the largest ``|c_i|``; x after the step is proved finite
+by a finite sum (a NaN/Inf entry makes the sum NaN/Inf), the element-wise test only when the
+sum is not.
+
 Refused: a push that is malformed (not a message, wrong length, indices out of range or not
 ascending, NaN/Inf values), is absurdly large (an entry with ``|c_i| > max_push``; runs
 built from a config use ``--max-push``, default :data:`MAX_PUSH`), claims a version from the
@@ -122,7 +129,7 @@ class ServerState:
 
     def push(
         self,
-        message: SparseMessage,
+        message: SparseMessage | Tensor,
         version: int,
         worker: int | None = None,
         x_pulled: Tensor | None = None,
@@ -144,13 +151,17 @@ class ServerState:
             x_pulled = self.x  # (3)
         elif x_pulled is None and self.policy.needs_pulled_model and worker is not None:
             x_pulled = self.pulled_models.get(worker)
-        c = message.to_dense(self.x.dtype)
+        c = (
+            message.to(self.x.dtype)
+            if isinstance(message, Tensor)
+            else message.to_dense(self.x.dtype)
+        )
         # direction() may move the policy's state (DC-ASGD's mean square): a refused push
         # must leave it as it was, or an overflowing c*c would stay in it for good
         policy_before = self.policy.state_dict() if self.policy.needs_pulled_model else None
         d, rate = self.policy.direction(c, self.x, x_pulled), self.policy.rate(tau)  # (4)
         x_new, u_new = self._step(d, rate)  # (5)
-        if not bool(torch.isfinite(x_new).all()):
+        if not _all_finite(x_new):
             if policy_before is not None:
                 self.policy.load_state_dict(policy_before)
             raise self.reject("non_finite", f"the step of a push with tau={tau} overflows x")
@@ -167,7 +178,8 @@ class ServerState:
         if worker is not None and not vouched:
             self.pulled.pop(worker, None)
             self.pulled_models.pop(worker, None)
-        return Applied(self.version, tau, rate, message.nnz)
+        nnz = message.numel() if isinstance(message, Tensor) else message.nnz
+        return Applied(self.version, tau, rate, nnz)
 
     def pull(self, worker: int) -> tuple[int, Tensor]:
         """``(t, copy of x_t)`` for ``worker``; remembers t (and x_t when the policy needs it).
@@ -231,7 +243,14 @@ class ServerState:
         return worker
 
     def _check(self, msg: Any, version: Any, worker: int | None) -> None:
-        if not isinstance(msg, SparseMessage) or msg.numel != self.numel:
+        dense = isinstance(msg, Tensor)
+        if dense and (msg.shape != (self.numel,) or not msg.is_floating_point()):
+            raise self.reject(
+                "malformed",
+                f"a dense push must be a float tensor of shape ({self.numel},); got "
+                f"{tuple(msg.shape)} {msg.dtype}",
+            )
+        if not dense and (not isinstance(msg, SparseMessage) or msg.numel != self.numel):
             got = msg.numel if isinstance(msg, SparseMessage) else type(msg).__name__
             raise self.reject(
                 "malformed", f"expected a SparseMessage of numel {self.numel}; got {got}"
@@ -247,16 +266,22 @@ class ServerState:
             raise self.reject(
                 "version_mismatch", f"worker {worker} pulled {pulled}, pushed {version}"
             )
-        idx = msg.indices.long()
-        if idx.numel() and (
-            int(idx[0]) < 0 or int(idx[-1]) >= self.numel or bool((idx[1:] <= idx[:-1]).any())
+        idx = None if dense else msg.indices.long()
+        if (
+            idx is not None
+            and idx.numel()
+            and (int(idx[0]) < 0 or int(idx[-1]) >= self.numel or bool((idx[1:] <= idx[:-1]).any()))
         ):
             raise self.reject(
                 "malformed", f"indices must be ascending, distinct, in [0, {self.numel})"
             )
-        if not bool(torch.isfinite(msg.values).all()):
+        values = msg if dense else msg.values
+        if values.numel() == 0:
+            return
+        lo, hi = (float(v) for v in torch.aminmax(values))  # NaN anywhere: both NaN
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             raise self.reject("non_finite", "values hold NaN or Inf")
-        largest = float(msg.values.abs().max()) if msg.nnz else 0.0
+        largest = max(-lo, hi)
         if self.max_push is not None and largest > self.max_push:
             raise self.reject(
                 "too_large", f"an entry of magnitude {largest:.3g} > max_push {self.max_push:g}"
@@ -328,3 +353,8 @@ class ServerState:
         self.max_gap = int(state["max_gap"])
         self.applied = int(state["applied"])
         self.rejected = {**dict.fromkeys(REJECT_REASONS, 0), **state["rejected"]}
+
+
+def _all_finite(x: Tensor) -> bool:
+    """No NaN/Inf in ``x``: a finite sum proves it in one read (module docstring)."""
+    return math.isfinite(float(x.sum())) or bool(torch.isfinite(x).all())

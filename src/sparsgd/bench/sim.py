@@ -10,11 +10,23 @@ synthetic data set of ``num_train`` samples, runs the worker-mode simulation
     update_ms       wall ms per server update between version steps/4 and steps (steady
                     state: the W first gradients and the W flushes are outside it)
     per_worker_kb   (rss_mb - peak of the same process before building the simulation) / W
- The dense-push row runs the same
-simulation with compressor ``dense`` and memory ``none`` at W = 1 beside a plain SGD loop of
-the same model (``torch.optim.SGD`` on the module, the same batch size), both in one process,
-median of ``repeats``: ``dense_ratio`` = sim ms per update / plain ms per update.
-Intra-op threads are set to 1, what each simulated worker would have.
+
+Per-update cost across W (:func:`measure_update_ratio`), robust to a loaded machine: one
+process builds the simulations of every W, takes each past steps/4, then advances them in
+turn by ``chunk`` updates per round, so each round times every W under the same load:
+
+    ratio_r = ms per update of W_i in round r / that of W_0 in round r       # (1)
+    ratio   = median over rounds of ratio_r, with its range (min, max)       # (2)
+    best    = least ms per update of W_i over the rounds / least of W_0      # (3)
+
+(3) is each W's least loaded round: on a busy machine the closest to the unloaded cost.
+
+The dense-push row runs the same simulation with compressor ``dense`` and memory ``none`` at
+W = 1 beside a plain SGD loop of the same model (``torch.optim.SGD`` on the module, the same
+batch size), in turn in one process, ``repeats`` rounds of ``steps`` updates each:
+``dense_ratio`` is the median over the rounds of sim ms per update / plain ms per step.
+Evaluations are off in every timed simulation (a plain loop has none; they cost the same at
+any W). Intra-op threads are set to 1, what each simulated worker would have.
 """
 
 from __future__ import annotations
@@ -37,10 +49,11 @@ from sparsgd.worker.batches import BatchStream
 from sparsgd.worker.problem import Problem
 from sparsgd.worker.seeds import generator_for
 
-__all__ = ["measure_dense_path", "measure_sim", "measure_workers"]
+__all__ = ["measure_dense_path", "measure_sim", "measure_update_ratio", "measure_workers"]
 
 FEATURES, CLASSES = 784, 10  # MNIST's shape: FNN-3 has 199,210 parameters
 BATCH = 8  # 1024 workers x 8 samples fit a data set of 8192 (25 MB)
+NO_EVAL = 2**62  # eval_every of a timed simulation: never within its steps
 
 
 def _problem(num_train: int) -> Problem:
@@ -60,12 +73,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _config(workers: int, steps: int, density: float) -> AsyncConfig:
+    return AsyncConfig(
+        mode="sim",
+        workers=workers,
+        steps=steps,
+        density=density,
+        lr=0.01,
+        batch_size=BATCH,
+        eval_every=NO_EVAL,
+    )
+
+
 def measure_workers(workers: int, steps: int, density: float, num_train: int) -> dict[str, Any]:
     """One W, in this process: peak RSS and ms per computed gradient (run it in a fresh one)."""
     torch.set_num_threads(1)
-    cfg = AsyncConfig(
-        mode="sim", workers=workers, steps=steps, density=density, lr=0.01, batch_size=BATCH
-    )
+    cfg = _config(workers, steps, density)
     problem = _problem(num_train)
     bundle = problem.load()
     problem.build_model(bundle)
@@ -106,38 +129,86 @@ def measure_sim(
     return rows
 
 
-def _plain_sgd_ms(problem: Problem, steps: int) -> float:
-    """ms per step of torch.optim.SGD on the module, the worker's batch stream."""
+class _PlainSGD:
+    """torch.optim.SGD on the module and the worker's batch stream: the loop to beat."""
+
+    def __init__(self, problem: Problem) -> None:
+        bundle = problem.load()
+        self.module = problem.build_model(bundle).module
+        self.inputs, self.targets = bundle.train.tensors
+        gen = generator_for(0, "worker", 0, "batches")
+        self.stream = BatchStream(len(self.targets), BATCH, gen)
+        self.opt = torch.optim.SGD(self.module.parameters(), lr=0.01)
+
+    def steps(self, n: int) -> None:
+        for _ in range(n):
+            batch = self.stream.next()
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.module(self.inputs[batch]), self.targets[batch])
+            loss.backward()
+            self.opt.step()
+
+
+def measure_update_ratio(
+    workers: list[int], steps: int, density: float, num_train: int, chunk: int = 64
+) -> dict[str, Any]:
+    """ms per update of each W, interleaved in rounds of ``chunk`` updates; (1)-(2) above."""
+    torch.set_num_threads(1)
+    problem = _problem(num_train)
     bundle = problem.load()
-    module = problem.build_model(bundle).module
-    inputs, targets = bundle.train.tensors
-    stream = BatchStream(len(targets), BATCH, generator_for(0, "worker", 0, "batches"))
-    opt = torch.optim.SGD(module.parameters(), lr=0.01)
-    start = time.perf_counter()
-    for _ in range(steps):
-        batch = stream.next()
-        opt.zero_grad()
-        F.cross_entropy(module(inputs[batch]), targets[batch]).backward()
-        opt.step()
-    return (time.perf_counter() - start) * 1e3 / steps
-
-
-def _dense_sim_ms(problem: Problem, steps: int) -> float:
-    cfg = AsyncConfig(mode="sim", workers=1, steps=steps, density=1.0, lr=0.01, batch_size=BATCH)
-    cfg = replace(cfg, compressor="dense", memory="none")
-    _, sim = build_simulation(cfg, problem)
-    start = time.perf_counter()
-    sim.run()
-    return (time.perf_counter() - start) * 1e3 / (steps + 1)  # + the (empty) flush
+    sims = [build_simulation(_config(w, steps, density), problem, bundle=bundle) for w in workers]
+    for _, sim in sims:
+        sim.advance(steps // 4)  # past the start: every worker has pulled and pushed
+    rounds: list[list[float]] = []  # rounds[r][i]: ms per update of workers[i] in round r
+    target = steps // 4
+    while target + chunk <= steps:
+        target += chunk
+        row = []
+        for core, sim in sims:
+            start, first = time.perf_counter(), core.state.version
+            sim.advance(target)
+            row.append((time.perf_counter() - start) * 1e3 / (core.state.version - first))
+        rounds.append(row)
+    if not rounds:
+        raise ValueError(f"steps={steps} leaves no round of chunk={chunk} after steps/4")
+    n = len(workers)
+    ratios = [[r[i] / r[0] for r in rounds] for i in range(n)]  # (1)
+    return {
+        "workers": workers,
+        "rounds": len(rounds),
+        "chunk": chunk,
+        "update_ms": [statistics.median(r[i] for r in rounds) for i in range(len(workers))],
+        "ratio": [statistics.median(x) for x in ratios],  # (2)
+        "ratio_range": [[min(x), max(x)] for x in ratios],
+        "best_ratio": [min(r[i] for r in rounds) / min(r[0] for r in rounds) for i in range(n)],
+    }
 
 
 def measure_dense_path(steps: int, repeats: int, num_train: int) -> dict[str, Any]:
-    """Dense pushes at W = 1 against a plain SGD loop: medians of ``repeats``, one process."""
+    """Dense pushes at W = 1 against a plain SGD loop, in turn: ``repeats`` rounds of
+    ``steps`` updates each after a warm-up of steps/4; medians over the rounds."""
     torch.set_num_threads(1)
     problem = _problem(num_train)
+    cfg = replace(_config(1, (repeats + 1) * steps, 1.0), compressor="dense", memory="none")
+    core, sim = build_simulation(cfg, problem)
+    plain = _PlainSGD(problem)
+    sim.advance(steps // 4)
+    plain.steps(steps // 4)
     sim_ms, plain_ms = [], []
     for _ in range(repeats):
-        sim_ms.append(_dense_sim_ms(problem, steps))
-        plain_ms.append(_plain_sgd_ms(problem, steps))
-    sim, plain = statistics.median(sim_ms), statistics.median(plain_ms)
-    return {"steps": steps, "sim_ms": sim, "plain_ms": plain, "dense_ratio": sim / plain}
+        start, first = time.perf_counter(), core.state.version
+        sim.advance(first + steps)
+        sim_ms.append((time.perf_counter() - start) * 1e3 / (core.state.version - first))
+        start = time.perf_counter()
+        plain.steps(steps)
+        plain_ms.append((time.perf_counter() - start) * 1e3 / steps)
+    ratios = [s / p for s, p in zip(sim_ms, plain_ms, strict=True)]
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "sim_ms": statistics.median(sim_ms),
+        "plain_ms": statistics.median(plain_ms),
+        "dense_ratio": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+        "best_ratio": min(sim_ms) / min(plain_ms),  # (3) each side's least loaded round
+    }

@@ -13,10 +13,18 @@ and returns it, so a step allocates nothing of the model's size. The caller may 
 that ``p`` until its ``update_``; the next ``compensate`` overwrites it, so nobody keeps it
 across steps (sync/step.py and the async gradient worker use it within one step only). If the
 residual handed to ``update_`` is that same buffer (the caller zeroed the sent entries in
-place), ``e`` and the buffer swap roles: no copy at all. DGC momentum correction
-(``dgc``) is in :mod:`sparsgd.compress.momentum`. Non-finite policy: ``compensate`` raises
-NonFiniteError for a NaN/Inf gradient before touching any state, and ``update_`` refuses a
-non-finite residual (or a non-finite saved state), so nothing non-finite ever enters a memory.
+place), ``e`` and the buffer swap roles: no copy at all.
+
+Memories that never step at the same time (the simulator's W workers, one after another) can
+share that buffer: after ``memory.share_buffer(shared)`` a residual memory writes ``p`` into
+the :class:`SharedBuffer`'s tensor and, when it swaps, leaves its old ``e`` there in
+exchange, so W memories hold W residuals and one spare between them, not 2 W vectors; ``p``
+is then valid until the next ``compensate`` of any memory sharing it. The numbers do not
+change. DGC momentum correction (``dgc``) is in :mod:`sparsgd.compress.momentum`.
+
+Non-finite policy: ``compensate`` raises NonFiniteError for a NaN/Inf gradient before touching
+any state, and ``update_`` refuses a non-finite residual (or a non-finite saved state), so
+nothing non-finite ever enters a memory.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from sparsgd.compress.checks import (
 )
 from sparsgd.compress.momentum import DGCMemory
 
-__all__ = ["MEMORIES", "Memory", "NoMemory", "ResidualMemory", "make_memory"]
+__all__ = ["MEMORIES", "Memory", "NoMemory", "ResidualMemory", "SharedBuffer", "make_memory"]
 
 
 @runtime_checkable
@@ -81,6 +89,20 @@ class NoMemory:
         check_state_keys(state, set(), "memory 'none'")
 
 
+class SharedBuffer:
+    """One work tensor lent in turn to memories that never step at the same time."""
+
+    def __init__(self) -> None:
+        self.tensor: Tensor | None = None
+
+    def like(self, x: Tensor) -> Tensor:
+        """The shared tensor, (re)made to ``x``'s shape, dtype and device when it differs."""
+        t = self.tensor
+        if t is None or t.shape != x.shape or t.dtype != x.dtype or t.device != x.device:
+            self.tensor = t = torch.empty_like(x)
+        return t
+
+
 class ResidualMemory:
     """Residual error feedback: ``p = e + g``, then ``e <- residual`` (e starts at 0)."""
 
@@ -89,25 +111,40 @@ class ResidualMemory:
     def __init__(self, numel: int, dtype: torch.dtype = torch.float32) -> None:
         self.numel = check_positive_int(numel, "numel")
         self.e = torch.zeros(self.numel, dtype=dtype)  # (numel,) residual e
-        self._p = torch.empty_like(self.e)  # (numel,) p = e + g, handed out by compensate
+        self._p: Tensor | None = torch.empty_like(self.e)  # (numel,) p, handed out by compensate
+        self._shared: SharedBuffer | None = None  # set: p's buffer is this one's tensor
+
+    def share_buffer(self, shared: SharedBuffer) -> None:
+        """Write ``p`` into ``shared``'s tensor from now on (module docstring); drop our own."""
+        self._shared, self._p = shared, None
+
+    def _buffer(self) -> Tensor:
+        if self._shared is not None:
+            return self._shared.like(self.e)
+        self._p = self._p.to(self.e.device)
+        return self._p
 
     def compensate(self, g: Tensor) -> Tensor:
-        """``p = e + g`` in the memory's own buffer: valid until the next compensate."""
+        """``p = e + g`` in the memory's buffer: valid until the next compensate."""
         check_numel(g, self.numel, "g")
         check_finite(g, "gradient")  # before any state is read or written
-        self.e, self._p = self.e.to(g.device), self._p.to(g.device)
-        if torch.result_type(self.e, g) != self._p.dtype:
+        self.e = self.e.to(g.device)
+        buf = self._buffer()
+        if torch.result_type(self.e, g) != buf.dtype:
             return self.e + g  # (1) a wider g (e.g. float64): a fresh p of its dtype
-        return torch.add(self.e, g.detach(), out=self._p)  # (1)
+        return torch.add(self.e, g.detach(), out=buf)  # (1)
 
     def update_(self, residual: Tensor, sent: Tensor) -> None:
         check_numel(residual, self.numel, "residual")
         check_indices(sent, self.numel, "sent")
         check_finite(residual, "residual")
-        if _same_buffer(residual, self._p):
-            self.e, self._p = self._p, self.e  # (2) the caller edited p in place: no copy
-        else:
+        buf = self._buffer()
+        if not _same_buffer(residual, buf):
             self.e.copy_(residual.detach())  # (2)
+        elif self._shared is not None:
+            self.e, self._shared.tensor = buf, self.e  # (2) edited in place: swap, no copy
+        else:
+            self.e, self._p = buf, self.e  # (2) the caller edited p in place: no copy
 
     def state_dict(self) -> dict[str, Any]:
         return {"e": self.e.detach().cpu().clone()}
@@ -117,7 +154,7 @@ class ResidualMemory:
         check_numel(state["e"], self.numel, "state['e']")
         check_finite(state["e"], "state['e']")  # a damaged checkpoint must not seed e
         self.e = state["e"].to(self.e.dtype).clone()
-        self._p = torch.empty_like(self.e)
+        self._p = None if self._shared is not None else torch.empty_like(self.e)
 
 
 def _same_buffer(a: Tensor, b: Tensor) -> bool:

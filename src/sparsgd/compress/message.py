@@ -20,6 +20,7 @@ indices only, so a caller that owns a buffer touches ``nnz`` entries, not ``nume
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -62,14 +63,12 @@ def message_bytes(n_entries: int, numel: int, value_dtype: torch.dtype = torch.f
     check_value_dtype(value_dtype)
     if n_entries < 0:
         raise ValueError(f"n_entries must be >= 0; got {n_entries}")
-    idx = torch.empty((), dtype=index_dtype(numel)).element_size()
-    val = torch.empty((), dtype=value_dtype).element_size()
-    return n_entries * (idx + val)
+    return n_entries * (index_dtype(numel).itemsize + value_dtype.itemsize)
 
 
 def dense_bytes(numel: int, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of the same tensor sent dense."""
-    return numel * torch.empty((), dtype=dtype).element_size()
+    return numel * dtype.itemsize
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,13 @@ class SparseMessage:
         return message_bytes(self.nnz, self.numel, self.values.dtype)
 
     def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
-        """Scatter into a zero ``(numel,)`` tensor of ``dtype``."""
+        """Scatter into a zero ``(numel,)`` tensor of ``dtype``.
+
+        A message of every entry (``nnz == numel``: its distinct ascending indices are
+        0, ..., numel - 1) is its values in order: a copy of them, no scatter.
+        """
+        if self.nnz == self.numel:
+            return self.values.to(dtype, copy=True)
         out = torch.zeros(self.numel, dtype=dtype, device=self.values.device)
         out[self.indices.long()] = self.values.to(dtype)
         return out
@@ -158,14 +163,21 @@ def gather_message(
 
     Values are cast to ``value_dtype``; a cast that overflows (float16 holds at most 65504)
     raises :class:`NonFiniteError` instead of sending an Inf that would poison the residual.
+    Every index (``len(indices) == numel``, ascending: 0, ..., numel - 1) copies ``x``
+    without a gather; a finite sum proves the values finite (a NaN/Inf makes it NaN/Inf), the
+    element-wise test runs only when it is not.
     """
     check_value_dtype(value_dtype)
     numel = x.numel()
-    values = x[indices]
+    values = x.clone() if indices.numel() == numel else x[indices]
     if scale != 1.0:
         values = values * scale
     values = values.to(value_dtype)
-    if values.numel() > 0 and not bool(torch.isfinite(values).all()):
+    if (
+        values.numel() > 0
+        and not math.isfinite(float(values.sum()))
+        and not bool(torch.isfinite(values).all())
+    ):
         raise NonFiniteError(
             f"values must be finite in {value_dtype}; got {int((~values.isfinite()).sum())} "
             f"non-finite of {values.numel()} (largest |value| {float(x[indices].abs().max())} "

@@ -92,7 +92,7 @@ class DrawnStalenessSimulation:
             if self.skipped > self.core.cfg.steps:
                 raise RuntimeError(f"{self.skipped} gradients were not finite; lower --lr")
             return
-        nbytes = wire_bytes(push.msg.nnz, push.msg.numel, push.msg.values.dtype)
+        nbytes = push.nbytes
         self.now = self.up.send(self.now, nbytes)
         self.core.recorder.cycled(compute, pulled - started + self.now - computed)
         self.core.push(  # (4)

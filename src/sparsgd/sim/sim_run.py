@@ -20,9 +20,11 @@ from typing import Any
 
 from sparsgd.asynchronous.build import build_gradient_worker, build_server_state
 from sparsgd.asynchronous.config import AsyncConfig
+from sparsgd.asynchronous.gradient_worker import GradientWorker
 from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
+from sparsgd.compress.memory import ResidualMemory, SharedBuffer
 from sparsgd.data import DatasetBundle
 from sparsgd.runs import RunDir, RunDirError, RunLock, complete_summary, completed
 from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
@@ -66,9 +68,12 @@ def build_simulation(
     bundle = problem.load() if bundle is None else bundle
     model = problem.build_model(bundle)
     workers = [
-        build_gradient_worker(cfg, w, model, *problem.worker_data(bundle, w, cfg.workers))
+        build_gradient_worker(
+            cfg, w, model, *problem.worker_data(bundle, w, cfg.workers), dense_pushes=True
+        )
         for w in range(cfg.workers)
     ]
+    _share_work_buffers(workers)
     test_inputs, test_targets = problem.test_data(bundle)
     recorder = AsyncRecorder(  # the simulated server takes no time: no apply / wait split
         run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard, server_times=False
@@ -89,6 +94,24 @@ def build_simulation(
         sim = WorkerSimulation(core, workers, times, cfg.slowdowns, network)
     core.now = lambda: sim.now
     return core, sim
+
+
+def _share_work_buffers(workers: list[GradientWorker]) -> None:
+    """Simulated workers step one at a time, so they share what lives only within a step.
+
+    One compressor serves all when it keeps no state (an empty ``state_dict``: ``topk``,
+    ``dense``, ``threshold``; its work buffers are then one set, not W), and the residual
+    memories write p into one shared buffer (:class:`~sparsgd.compress.memory.SharedBuffer`):
+    the residuals are the only dense state kept per worker. The numbers do not change.
+    """
+    first = workers[0].compressor
+    if not first.state_dict():
+        for gw in workers[1:]:
+            gw.compressor = first
+    shared = SharedBuffer()
+    for gw in workers:
+        if isinstance(gw.memory, ResidualMemory):
+            gw.memory.share_buffer(shared)
 
 
 def _resume(core: ServerCore, sim: Simulation, run_dir: RunDir) -> None:

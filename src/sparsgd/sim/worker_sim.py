@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from sparsgd.asynchronous.gradient_worker import GradientWorker, Push
 from sparsgd.asynchronous.server_core import Replies, ServerCore
@@ -109,9 +110,8 @@ class WorkerSimulation:
             push, version = self.pending.pop(w)
             if push is None:
                 raise RuntimeError(f"worker {w}: a push event without a computed push")
-            nbytes = wire_bytes(push.msg.nnz, push.msg.numel, push.msg.values.dtype)
             self._deliver(  # (4)
-                self.core.push(w, push.msg, version, push.loss, push.residual_norm, nbytes)
+                self.core.push(w, push.msg, version, push.loss, push.residual_norm, push.nbytes)
             )
         else:  # "flush"
             msg, version = self.flushes.pop(w)
@@ -153,8 +153,7 @@ class WorkerSimulation:
         if push is None:
             del self.pending[w]
         else:
-            nbytes = wire_bytes(push.msg.nnz, push.msg.numel, push.msg.values.dtype)
-            self.queue.push(self.up.send(self.now, nbytes), w, "push")
+            self.queue.push(self.up.send(self.now, push.nbytes), w, "push")
         self._send_pull(w, self.now)
 
     def state_dict(self) -> dict[str, Any]:
@@ -205,10 +204,14 @@ def _msg_of(state: dict[str, Any] | None) -> SparseMessage | None:
 def _push_state(push: Push | None) -> dict[str, Any] | None:
     if push is None:
         return None
-    return {"msg": _msg_state(push.msg), "loss": push.loss, "residual_norm": push.residual_norm}
+    dense = isinstance(push.msg, Tensor)
+    msg = push.msg.clone() if dense else _msg_state(push.msg)
+    return {"msg": msg, "loss": push.loss, "residual_norm": push.residual_norm}
 
 
 def _push_of(state: dict[str, Any] | None) -> Push | None:
     if state is None:
         return None
-    return Push(_msg_of(state["msg"]), float(state["loss"]), float(state["residual_norm"]))
+    msg = state["msg"]
+    msg = msg.clone() if isinstance(msg, Tensor) else _msg_of(msg)  # a dense push, or not
+    return Push(msg, float(state["loss"]), float(state["residual_norm"]))

@@ -1,0 +1,57 @@
+"""Residual memories sharing one p buffer (SharedBuffer) keep exactly the residuals that
+memories with their own buffers keep, whether the caller edits p in place or not."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparsgd.compress.memory import ResidualMemory, SharedBuffer
+from sparsgd.compress.registry import make_compressor
+
+D = 64
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_shared_buffer_memories_keep_the_residuals_of_own_buffer_memories(in_place):
+    gen = torch.Generator().manual_seed(1)
+    compressor = make_compressor("topk")
+    shared = SharedBuffer()
+    own = [ResidualMemory(D) for _ in range(3)]
+    lent = [ResidualMemory(D) for _ in range(3)]
+    for memory in lent:
+        memory.share_buffer(shared)
+    for step in range(12):  # the memories step in turn, never two at once
+        w = step % 3
+        g = torch.randn(D, generator=gen)
+        for memories in (own, lent):
+            p = memories[w].compensate(g)
+            msg = compressor.compress(p, 0.1)
+            residual = msg.subtract_from_(p) if in_place else p - msg.to_dense()
+            memories[w].update_(residual, msg.indices.long())
+        for a, b in zip(own, lent, strict=True):
+            assert torch.equal(a.e.view(torch.int32), b.e.view(torch.int32))
+    # the lent memories hold one vector each, the pool one more, told apart by storage
+    held = {m.e.untyped_storage().data_ptr() for m in lent}
+    held.add(shared.tensor.untyped_storage().data_ptr())
+    assert len(held) == len(lent) + 1
+    assert all(m._p is None for m in lent)
+
+
+def test_shared_buffer_survives_a_state_round_trip():
+    shared = SharedBuffer()
+    a, b = ResidualMemory(D), ResidualMemory(D)
+    b.share_buffer(shared)
+    a.e = torch.randn(D, generator=torch.Generator().manual_seed(2))
+    b.load_state_dict(a.state_dict())
+    g = torch.ones(D)
+    assert torch.equal(b.compensate(g), a.e + g)
+    assert b.compensate(g).data_ptr() == shared.tensor.data_ptr()  # p lives in the shared one
+
+
+def test_shared_buffer_is_remade_for_another_shape_or_dtype():
+    shared = SharedBuffer()
+    first = shared.like(torch.zeros(4))
+    assert shared.like(torch.zeros(4)) is first
+    assert shared.like(torch.zeros(5)).shape == (5,)
+    assert shared.like(torch.zeros(5, dtype=torch.float64)).dtype == torch.float64
