@@ -1,7 +1,7 @@
 """lab-tta's numbers without a lab: time to target, speed-ups, verdicts, table, figure, cells.
 
 The cell results are written by hand here (the shape ``run_lab_cell`` returns); the run on a
-real lab is tests/lab/test_lab_tta_study.py.
+real lab is tests/lab/test_lab_tta_smoke.py.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from sparsgd.experiments.runner import run_experiment
 from sparsgd.models import ModelSpec, build_model
 from sparsgd.report.build import build_report
 
+pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(600), pytest.mark.slow]
+
 FLOAT_BYTES = 4
 
 
