@@ -10,6 +10,7 @@ import pytest
 from smoke_checks import check_results_folder
 
 from sparsgd.experiments.runner import run_experiment
+from sparsgd.experiments.sync_cells import NO_DENSITY_WARMUP
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 RECIPES = ("authors", "momentum-free")
@@ -48,7 +49,16 @@ def test_gtopk_density_smoke_resumes_from_its_cells(tmp_path):
     run_experiment("gtopk-density", tmp_path, smoke=True)
     results = check_results_folder(tmp_path, "gtopk-density")
     rows = {(r[1], r[2]): r for r in results.table("density").rows}
-    assert set(rows) == {(v, r) for v in ("dense", "gtopk-0.01", "gtopk-0.001") for r in RECIPES}
+    no_dw = f"momentum-free{NO_DENSITY_WARMUP}"  # momentum-free also without the warm-up
+    assert set(rows) == {
+        (v, r) for v in ("dense", "gtopk-0.01", "gtopk-0.001") for r in RECIPES
+    } | {("gtopk-0.01", no_dw), ("gtopk-0.001", no_dw)}
+    # the warm-up's density 0.004 only changes runs sparser than it: at 0.01 the two arms are
+    # the same run, at 0.001 the arm from step 1 sends fewer entries (steps k/d at the cap)
+    same = slice(4, 11)  # accuracy .. traffic / dense (not the modelled time: measured compute)
+    assert rows[("gtopk-0.01", no_dw)][same] == rows[("gtopk-0.01", "momentum-free")][same]
+    assert rows[("gtopk-0.001", no_dw)][8] < rows[("gtopk-0.001", "momentum-free")][8]
+    assert len(results.table("density_warmup").rows) == 2
     for recipe in RECIPES:
         dense, high, low = (rows[(v, recipe)] for v in ("dense", "gtopk-0.01", "gtopk-0.001"))
         assert low[3] < high[3] < dense[3]  # k
@@ -59,7 +69,7 @@ def test_gtopk_density_smoke_resumes_from_its_cells(tmp_path):
     assert real[0] == sim[0] == "fnn3-digits-gtopk-0.001-authors-s0"
     assert real[3:] == sim[3:]
     cells = sorted(p.name for p in (tmp_path / "cells").iterdir())
-    assert len(cells) == 2 * 3 + 1  # (dense + 2 densities) x 2 recipes, one seed; a real twin
+    assert len(cells) == 2 * 3 + 2 + 1  # (dense + 2 densities) x 2 recipes, 2 without warm-up, twin
     again = run_experiment("gtopk-density", tmp_path, smoke=True)
     assert "Every cell was read back" in again.table("density").note
     assert again.table("density").rows == results.table("density").rows
