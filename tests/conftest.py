@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 CLI_RUN_TIMEOUT_S = 240  # a hang fails the tests that use the run instead of blocking the suite
 LOCK_HOLD_S = 60  # a lock holder sleeps this long at most; the tests kill it long before
@@ -85,6 +86,16 @@ def _train_cli(out: Path) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for the test, then back: on 2 shared cores small in-process runs
+    are faster and steadier with one (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -15,19 +15,11 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.worker_state import WorkerStateError
 from sparsgd.runs import RunDir, load_checkpoint
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 CFG = AsyncConfig(
     mode="async", workers=2, steps=1000, lr=0.1, batch_size=16, density=0.1, checkpoint_every=2
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _checkpoints(folder) -> list[dict]:

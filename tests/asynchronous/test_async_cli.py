@@ -6,21 +6,12 @@ import json
 import math
 
 import pytest
-import torch
 
 from sparsgd.cli.main import main
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 SMALL = ["--model", "logreg", "--dataset", "synthetic", "--batch-size", "16", "--lr", "0.1"]
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_sim_run_then_resume_through_the_cli(tmp_path, capsys):

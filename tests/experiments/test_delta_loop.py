@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-import torch
 
 from sparsgd.experiments.delta_cell import DeltaCell, run_cell
 from sparsgd.experiments.delta_loop import run_delta
@@ -19,12 +18,7 @@ STEPS = 4  # steps per epoch (the shards hold more)
 EXACT = 1e-12  # the same float computation on both sides
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _trace(cell: DeltaCell):

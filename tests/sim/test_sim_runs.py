@@ -21,20 +21,11 @@ from sparsgd.worker.batches import BatchStream
 from sparsgd.worker.problem import Problem
 from sparsgd.worker.seeds import generator_for
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 PROBLEM = Problem("logreg", "synthetic", seed=0, dataset_options=(("num_train", 256),))
 FNN = Problem("fnn3", "synthetic", seed=1, dataset_options=(("num_train", 256),), hidden_size=16)
 BASE = AsyncConfig(mode="sim", lr=0.1, batch_size=16, seed=3, steps=30, density=0.1)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """2 shared cores: one intra-op thread keeps these small runs fast and unaffected."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def final_x(cfg: AsyncConfig, problem: Problem = PROBLEM) -> torch.Tensor:

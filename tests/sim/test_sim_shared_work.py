@@ -16,20 +16,12 @@ from sparsgd.compress.registry import make_compressor
 from sparsgd.sim.sim_run import build_simulation
 from sparsgd.worker.problem import Problem
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("one_torch_thread")]
 
 PROBLEM = Problem("logreg", "synthetic", seed=0, dataset_options=(("num_train", 256),))
 CFG = AsyncConfig(
     mode="sim", lr=0.1, batch_size=8, seed=4, steps=40, density=0.1, workers=6, log_every=1
 )
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _records(core) -> list[str]:
