@@ -2,10 +2,19 @@
 
 On rank i of P, with a buffer B of d + 1 elements owned by the collective:
 
-    # (1) B[:d] = p_i;  B[d] = status_i          # 0, or 1 if this rank's input is flagged
-    # (2) all_reduce(B)                           # B[:d] = sum_i p_i;  B[d] = flagged ranks
+    # (1) B[:d] = p_i;  B[d] = status_i          # 0, or 1 if p_i's size/dtype/density differ
+    # (2) all_reduce(B)                           # B[:d] = S = sum_i p_i;  B[d] = flagged ranks
     # (3) B[d] > 0: every rank runs the input check (comm/base.py) and raises or retries
-    # (4) total = B[:d];  residual = 0;  sent = 0 .. d-1
+    # (4) sum(S) not finite and S holds NaN/Inf: every rank runs the handshake, which raises
+    #     NonFiniteError naming the ranks whose p_i is not finite, or, if every p_i was
+    #     finite, every rank raises that their sum overflows
+    # (5) total = S;  residual = 0;  sent = 0 .. d-1
+
+Finiteness is tested once, after the exchange, on S rather than on p_i before it: a NaN or
+Inf in any p_i reaches S (Inf + -Inf is NaN), and ``sum(S)`` is then NaN or Inf. One
+reduction to a scalar, cheaper than the ``aminmax`` of p_i it replaces; the exact test of S
+runs only if the sum is not finite (finite entries whose sum overflows). S is the same on
+every rank, so every rank takes the same branch and none is left waiting.
 
 ``total``, ``residual`` and ``sent`` are views of buffers reused across calls of the same
 size (see :mod:`sparsgd.comm.stats`): nothing of size d is allocated per call.
@@ -17,6 +26,8 @@ the bytes are counted by that ring rule.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -25,6 +36,7 @@ from sparsgd.comm.base import InputCheck, check_compressor
 from sparsgd.comm.stats import Ledger, Reduced
 from sparsgd.comm.wire import open_link
 from sparsgd.compress.base import Compressor
+from sparsgd.compress.checks import NonFiniteError
 
 __all__ = ["DenseAllreduce"]
 
@@ -39,7 +51,7 @@ class DenseAllreduce:
     ) -> None:
         check_compressor(self.name, compressor, ("dense",))
         self._link = open_link(group, self.name)
-        self._check = InputCheck(self.name, self._link)
+        self._check = InputCheck(self.name, self._link)  # finiteness by (4), after the sum
         self._buffer = torch.empty(0)  # (d + 1,) B
         self._zeros = torch.empty(0)  # (d,) the residual, always 0
         self._every_index = torch.empty(0, dtype=torch.int64)  # (d,) sent = 0 .. d-1
@@ -57,7 +69,17 @@ class DenseAllreduce:
         self._link.all_reduce_(buffer, ledger, check_numel=1)  # (2)
         if float(buffer[numel]) > 0:  # (3)
             return None
-        return Reduced(buffer[:numel], self._zeros, self._every_index, ledger.stats)  # (4)
+        total = buffer[:numel]
+        with ledger.phase("select"):
+            wide = torch.promote_types(dtype, torch.float32)  # half sums overflow at 65504
+            finite = math.isfinite(float(total.sum(dtype=wide))) or bool(total.isfinite().all())
+        if not finite:  # (4)
+            self._check.handshake(p, density, ledger)  # raises if some p_i is not finite
+            raise NonFiniteError(
+                f"{self.name}: every rank's p is finite but their sum overflows {dtype} "
+                f"(NaN or Inf in the all-reduced total)"
+            )
+        return Reduced(total, self._zeros, self._every_index, ledger.stats)  # (5)
 
     def _buffers(self, numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         """B, made again only when the size, dtype or device changes."""

@@ -44,6 +44,7 @@ from sparsgd.comm.base import InputCheck, Workspace, check_compressor, select_to
 from sparsgd.comm.stats import Ledger, Reduced
 from sparsgd.comm.wire import HEADER_NBYTES, entry_nbytes, open_link, pack_, unpack
 from sparsgd.compress.base import Compressor
+from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk import topk_indices
 
@@ -106,7 +107,7 @@ class GTopk:
     ) -> None:
         check_compressor(self.name, compressor, ("topk",))
         self._link = open_link(group, self.name)
-        self._check = InputCheck(self.name, self._link)
+        self._check = InputCheck(self.name, self._link)  # finiteness by the selection (1)
         self._work = Workspace()
         self._up = torch.empty(0, dtype=torch.uint8)  # tree message of (2)
         self._down = torch.empty(0, dtype=torch.uint8)  # broadcast message of (3)
@@ -119,7 +120,7 @@ class GTopk:
         self._open_buffers(numel, k, dtype, p.device)
         p = p.detach()  # (d,) the collective never builds autograd graphs
         with ledger.phase("select"):
-            local = select_topk(p, k) if status == 0 else _placeholder(numel, k, dtype, p)  # (1)
+            local, status = self._select(p, status)  # (1)
         held, dropped, flagged = self._reduce_to_root(local, status, ledger)  # (2)
         final, flagged = self._broadcast(held, flagged, ledger)  # (3)
         if flagged > 0:
@@ -139,6 +140,17 @@ class GTopk:
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)
+
+    def _select(self, p: Tensor, status: int) -> tuple[SparseMessage, int]:
+        """(1) ``(c_i, 0)``, or a placeholder and status 1 if the input is flagged or holds
+        NaN/Inf (the selection notices them at no extra cost: comm/base.py, (2a))."""
+        numel, k, dtype = self._check.agreed  # a flagged p may have another size or dtype
+        if status == 0:
+            try:
+                return select_topk(p, k, self._work.scratch), 0
+            except NonFiniteError:
+                pass
+        return _placeholder(numel, k, dtype, p), 1
 
     def _reduce_to_root(
         self, held: SparseMessage, flagged: int, ledger: Ledger

@@ -13,8 +13,9 @@ all-gather, docs/algorithms.md cost model): (P - 1) (16 + max(n) * 8) bytes sent
 2 (P - 1) messages. Padding is sent, so it is counted.
 
 The length of (2) also carries the status of the call, so nothing else is sent for it:
-``FLAGGED`` when this rank's input failed the check of comm/base.py (every rank then runs the
-handshake there and raises or retries), and ``FAILED_NONFINITE`` / ``FAILED_OTHER`` when the
+``FLAGGED`` when this rank's input failed the check of comm/base.py, NaN/Inf that the exact
+top-k of (1) found included (every rank then runs the handshake there and raises or retries),
+and ``FAILED_NONFINITE`` / ``FAILED_OTHER`` when the
 compressor raised on this rank only (float16 values that overflow, a scaled randomk value
 past 65504): every rank then raises, the failing one its own error, instead of leaving the
 others blocked in the all-gather of (3). ``total`` and ``residual`` are reused buffers.
@@ -32,6 +33,7 @@ from sparsgd.comm.wire import Link, entry_nbytes, open_link, pack_, unpack
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
+from sparsgd.compress.scratch import Scratch
 
 __all__ = ["TopkAllgather", "select_local"]
 
@@ -39,10 +41,13 @@ __all__ = ["TopkAllgather", "select_local"]
 FAILED_NONFINITE, FAILED_OTHER, FLAGGED = -1, -2, -3
 
 
-def select_local(p: Tensor, k: int, density: float, compressor: Compressor | None) -> SparseMessage:
-    """(1) ``c = C(p)`` with int64 indices: exact top-k of ``k``, or what ``compressor`` keeps."""
+def select_local(
+    p: Tensor, k: int, density: float, compressor: Compressor | None, scratch: Scratch | None = None
+) -> SparseMessage:
+    """(1) ``c = C(p)`` with int64 indices: exact top-k of ``k`` (work buffers of ``scratch``),
+    or what ``compressor`` keeps."""
     if compressor is None:
-        return select_topk(p, k)
+        return select_topk(p, k, scratch)
     msg = compressor.compress(p, density)
     if msg.numel != p.numel():
         raise ValueError(
@@ -62,7 +67,8 @@ class TopkAllgather:
     ) -> None:
         self._link = open_link(group, self.name)
         self._compressor = compressor
-        self._check = InputCheck(self.name, self._link)
+        # finiteness: by the exact top-k (1) itself, by a pass before a compressor's
+        self._check = InputCheck(self.name, self._link, scan_finite=compressor is not None)
         self._work = Workspace()
         self._send = torch.empty(0, dtype=torch.uint8)  # padded set of (3), grown as needed
 
@@ -76,6 +82,8 @@ class TopkAllgather:
         if status == 0:
             with ledger.phase("select"):
                 mine, failure = self._select(p, k, density)  # (1)
+            if self._compressor is None and isinstance(failure, NonFiniteError):
+                mine, failure, status = _empty(numel, p), None, 1  # NaN/Inf in p: flag it
         length = FLAGGED if status else (_failed_length(failure) if failure else mine.nnz)
         rows = _gather_headers(length, mine.values.dtype, self._link, ledger)  # (2)
         if any(n == FLAGGED for n, _ in rows):
@@ -92,7 +100,7 @@ class TopkAllgather:
     def _select(self, p: Tensor, k: int, density: float) -> tuple[SparseMessage, Exception | None]:
         """``(c_i, None)``, or an empty set and the error the compressor raised on this rank."""
         try:
-            return select_local(p, k, density, self._compressor), None
+            return select_local(p, k, density, self._compressor, self._work.scratch), None
         except Exception as exc:  # any error: the other ranks must learn of it, not hang (3)
             return _empty(p.numel(), p), exc
 
