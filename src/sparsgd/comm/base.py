@@ -5,8 +5,12 @@
     e_i     = reduced.residual                   # what this rank keeps for later
 
 ``reduce`` is called by every rank of the group with the same ``d``, dtype and ``density``.
-It never changes ``p``. The result (:class:`~sparsgd.comm.stats.Reduced`) keeps the
-invariant ``sum_i residual_i + total == sum_i p_i`` of docs/algorithms.md (error feedback).
+It never changes ``p``, unless the caller hands ``p`` over with ``overwrite=True`` (its ``p``
+is scratch it will not read again, such as a memory's buffer): then a sparse collective turns
+``p`` into the residual in place and returns ``p``'s memory as ``residual``, with no copy of
+d entries; the values are the same bits either way (dense, whose residual is 0, ignores it).
+The result (:class:`~sparsgd.comm.stats.Reduced`) keeps the invariant
+``sum_i residual_i + total == sum_i p_i`` of docs/algorithms.md (error feedback).
 
 Input agreement: all ranks agree on the input, or all raise. A rank that raised alone would
 leave the others blocked in the next message, so no rank raises before all have compared
@@ -79,8 +83,9 @@ class Collective(Protocol):
 
     name: str
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        """Aggregate ``p`` (this rank's ``e + g``) over the group; ``p`` is not changed."""
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        """Aggregate ``p`` (this rank's ``e + g``) over the group; ``p`` is not changed unless
+        ``overwrite`` hands it over (module docstring)."""
         ...
 
 
@@ -175,9 +180,12 @@ class Workspace:
         self._touched.append(msg.indices)
         return msg.add_to_(self.total)
 
-    def residual_from_(self, p: Tensor, sent: SparseMessage) -> Tensor:
-        """``residual = p - c`` with ``c`` given by ``sent``: a copy of ``p``, then the same
-        subtraction as :func:`sparsgd.compress.base.residual_after` at ``sent.indices``."""
+    def residual_from_(self, p: Tensor, sent: SparseMessage, overwrite: bool = False) -> Tensor:
+        """``residual = p - c`` with ``c`` given by ``sent``: a copy of ``p`` (in ``p`` itself
+        if ``overwrite``), then the same subtraction as
+        :func:`sparsgd.compress.base.residual_after` at ``sent.indices``."""
+        if overwrite:
+            return sent.subtract_from_(p.detach())
         self.residual.copy_(p.detach())
         return sent.subtract_from_(self.residual)
 

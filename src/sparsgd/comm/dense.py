@@ -56,7 +56,8 @@ class DenseAllreduce:
         self._zeros = torch.empty(0)  # (d,) the residual, always 0
         self._every_index = torch.empty(0, dtype=torch.int64)  # (d,) sent = 0 .. d-1
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        """``overwrite`` changes nothing here: the residual is 0 and B needs d + 1 entries."""
         return self._check.run(p, density, self._attempt)
 
     def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:

@@ -36,6 +36,8 @@ rank sends and receives fewer. Buffers are reused across calls (no d-sized alloc
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -112,10 +114,12 @@ class GTopk:
         self._up = torch.empty(0, dtype=torch.uint8)  # tree message of (2)
         self._down = torch.empty(0, dtype=torch.uint8)  # broadcast message of (3)
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        return self._check.run(p, density, self._attempt)
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        return self._check.run(p, density, partial(self._attempt, overwrite=overwrite))
 
-    def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
+    def _attempt(
+        self, p: Tensor, density: float, status: int, ledger: Ledger, overwrite: bool
+    ) -> Reduced | None:
         numel, k, dtype = self._check.agreed
         self._open_buffers(numel, k, dtype, p.device)
         p = p.detach()  # (d,) the collective never builds autograd graphs
@@ -134,9 +138,10 @@ class GTopk:
             total = self._work.add_to_total_(final)  # (4), (4')
             if self.exact:
                 sent = final.indices
-                residual = self._work.residual_from_(p, SparseMessage(sent, p[sent], numel))
+                mine = SparseMessage(sent, p[sent], numel)  # values read before p changes
+                residual = self._work.residual_from_(p, mine, overwrite)
             else:
-                sent, residual = local.indices, self._work.residual_from_(p, local)
+                sent, residual = local.indices, self._work.residual_from_(p, local, overwrite)
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)

@@ -23,6 +23,8 @@ others blocked in the all-gather of (3). ``total`` and ``residual`` are reused b
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -72,10 +74,12 @@ class TopkAllgather:
         self._work = Workspace()
         self._send = torch.empty(0, dtype=torch.uint8)  # padded set of (3), grown as needed
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        return self._check.run(p, density, self._attempt)
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        return self._check.run(p, density, partial(self._attempt, overwrite=overwrite))
 
-    def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
+    def _attempt(
+        self, p: Tensor, density: float, status: int, ledger: Ledger, overwrite: bool
+    ) -> Reduced | None:
         numel, k, dtype = self._check.agreed
         p = p.detach()  # (d,) the collective never builds autograd graphs
         mine, failure = _empty(numel, p), None
@@ -94,7 +98,7 @@ class TopkAllgather:
             total = self._work.total
             for theirs in sets:  # (4)
                 self._work.add_to_total_(theirs)
-            residual = self._work.residual_from_(p, mine)
+            residual = self._work.residual_from_(p, mine, overwrite)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
     def _select(self, p: Tensor, k: int, density: float) -> tuple[SparseMessage, Exception | None]:
