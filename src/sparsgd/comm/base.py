@@ -36,9 +36,9 @@ status of (2) costs no pass of its own where the collective reads ``p`` anyway:
 
     # (2a) exact top-k selection (gtopk, gtopk_exact, topk_allgather without a compressor):
     #      topk_indices raises NonFiniteError for NaN/Inf at no extra cost; caught, status 1
-    # (2b) dense: the all-reduced sum S is tested after the exchange (sum(S) finite); if not,
-    #      and S really holds NaN/Inf, every rank runs the handshake (1): it names the ranks
-    #      whose p is not finite, or, when every p was finite, every rank raises an overflow
+    # (2b) dense: the all-reduced sum S is tested after the exchange (aminmax of S); if it
+    #      holds NaN/Inf, every rank runs the handshake (1): it names the ranks whose p is
+    #      not finite, or, when every p was finite, every rank raises an overflow
     # (2c) topk_allgather with a compressor (which may not read every entry): ``aminmax`` of
     #      ``p`` before the call (NaN and Inf propagate to the min or the max)
 
