@@ -154,7 +154,8 @@ class Workspace:
     """The d-sized buffers of a sparse collective, reused across calls of one signature.
 
     ``total`` is cleared at the positions the previous call wrote, not everywhere;
-    ``residual`` is refilled from ``p`` and changed at the selected positions only;
+    ``residual`` is refilled from ``p`` and changed at the selected positions only (unless
+    the caller handed ``p`` over: then ``p`` itself is changed there and returned);
     ``scratch`` holds the work buffers of the local top-k selection.
     """
 
