@@ -51,3 +51,15 @@ def test_a_new_size_gets_new_buffers_and_forgets_the_old_positions():
     work.open_(10, torch.float64, torch.device("cpu"))  # index 49 no longer exists
     assert work.total.shape == (10,) and work.total.dtype == torch.float64
     assert not bool(work.total.any())
+
+
+def test_a_handed_over_p_becomes_the_residual_with_the_same_bits():
+    gen = torch.Generator().manual_seed(4)
+    work = Workspace()
+    work.open_(NUMEL, torch.float32, torch.device("cpu"))
+    p = torch.randn(NUMEL, generator=gen)
+    sent = select_topk(p, 5)
+    expected = residual_after(p, sent)  # computed before p is handed over
+    got = work.residual_from_(p, sent, overwrite=True)
+    assert got.data_ptr() == p.data_ptr()  # no copy: p itself
+    assert torch.equal(got, expected)

@@ -50,10 +50,16 @@ def sync_sgd_run(ctx: WorkerContext, out: str) -> None:
         params = list(model.parameters())
         memory = make_memory("residual", sum(p.numel() for p in params))
         sgd = SyncSGD(params, tiny_optimizer(model), make_collective(name), memory, ctx.world_size)
+        where_e = []  # the memory of e after each step: swapped with p, or copied into
         for step in range(TINY_STEPS):
             tiny_backward(model, step, ctx.rank)
             sgd.step(TINY_DENSITY)
-        result[name] = {"params": flat_params(params), "residual": memory.state_dict()["e"]}
+            where_e.append(memory.e.data_ptr())
+        result[name] = {
+            "params": flat_params(params),
+            "residual": memory.state_dict()["e"],
+            "where_e": where_e,
+        }
     # non-finite gradient on one rank: every rank skips that step and counts it
     model = tiny_model()
     params = list(model.parameters())

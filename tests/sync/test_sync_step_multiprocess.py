@@ -62,6 +62,19 @@ def test_multiprocess_equals_one_process_reference(results, name):
         torch.testing.assert_close(got, residuals[rank], rtol=0, atol=SUM_ORDER_TOL)
 
 
+@pytest.mark.parametrize("name", sorted(COLLECTIVES))
+def test_a_sparse_step_hands_p_over_so_no_residual_is_copied(results, name):
+    """The collective writes the residual into the memory's p, which the memory swaps in:
+    e then lives in the two buffers by turns. Dense's residual is its own zeros: copied."""
+    for r in results:
+        where = r[name]["where_e"]
+        if name == "dense":
+            assert len(set(where)) == 1, where
+        else:
+            assert where[0::2] == [where[0]] * len(where[0::2]) != where[1::2], where
+            assert len(set(where)) == 2, where
+
+
 def test_nan_on_one_rank_skips_the_step_on_every_rank(results):
     for rank, r in enumerate(results):
         trace = r["nan"]["trace"]

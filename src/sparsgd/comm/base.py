@@ -5,8 +5,12 @@
     e_i     = reduced.residual                   # what this rank keeps for later
 
 ``reduce`` is called by every rank of the group with the same ``d``, dtype and ``density``.
-It never changes ``p``. The result (:class:`~sparsgd.comm.stats.Reduced`) keeps the
-invariant ``sum_i residual_i + total == sum_i p_i`` of docs/algorithms.md (error feedback).
+It never changes ``p``, unless the caller hands ``p`` over with ``overwrite=True`` (its ``p``
+is scratch it will not read again, such as a memory's buffer): then a sparse collective turns
+``p`` into the residual in place and returns ``p``'s memory as ``residual``, with no copy of
+d entries; the values are the same bits either way (dense, whose residual is 0, ignores it).
+The result (:class:`~sparsgd.comm.stats.Reduced`) keeps the invariant
+``sum_i residual_i + total == sum_i p_i`` of docs/algorithms.md (error feedback).
 
 Input agreement: all ranks agree on the input, or all raise. A rank that raised alone would
 leave the others blocked in the next message, so no rank raises before all have compared
@@ -27,9 +31,19 @@ when they say something is wrong, or before the first call:
 
 A rank whose own input was invalid re-raises its own error (it names the parameter, the value
 and the reason); the others raise a ValueError naming that rank. NaN/Inf anywhere raises
-:class:`~sparsgd.compress.checks.NonFiniteError` on every rank. The finiteness test of (2)
-is ``aminmax`` (NaN and Inf propagate to the min or the max), which allocates nothing of
-full size; the exact count of NaN and Inf happens only in the handshake.
+:class:`~sparsgd.compress.checks.NonFiniteError` on every rank. The finiteness part of the
+status of (2) costs no pass of its own where the collective reads ``p`` anyway:
+
+    # (2a) exact top-k selection (gtopk, gtopk_exact, topk_allgather without a compressor):
+    #      topk_indices raises NonFiniteError for NaN/Inf at no extra cost; caught, status 1
+    # (2b) dense: the all-reduced sum S is tested after the exchange (aminmax of S); if it
+    #      holds NaN/Inf, every rank runs the handshake (1): it names the ranks whose p is
+    #      not finite, or, when every p was finite, every rank raises an overflow
+    # (2c) topk_allgather with a compressor (which may not read every entry): ``aminmax`` of
+    #      ``p`` before the call (NaN and Inf propagate to the min or the max)
+
+None of these allocates anything of full size; the exact count of NaN and Inf happens only
+in the handshake.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ from sparsgd.comm.wire import Link
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError, check_finite, check_flat, k_from_density
 from sparsgd.compress.message import SparseMessage
+from sparsgd.compress.scratch import Scratch
 from sparsgd.compress.topk import topk_indices
 
 __all__ = [
@@ -68,8 +83,9 @@ class Collective(Protocol):
 
     name: str
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        """Aggregate ``p`` (this rank's ``e + g``) over the group; ``p`` is not changed."""
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        """Aggregate ``p`` (this rank's ``e + g``) over the group; ``p`` is not changed unless
+        ``overwrite`` hands it over (module docstring)."""
         ...
 
 
@@ -84,8 +100,10 @@ class Signature(NamedTuple):
 class InputCheck:
     """The check of one collective: the agreed :class:`Signature`, then the run of a call."""
 
-    def __init__(self, who: str, link: Link) -> None:
-        self.who, self.link = who, link
+    def __init__(self, who: str, link: Link, scan_finite: bool = False) -> None:
+        """``scan_finite``: test finiteness by the ``aminmax`` pass of (2c); False where the
+        collective learns it by (2a) or (2b) itself."""
+        self.who, self.link, self.scan_finite = who, link, scan_finite
         self.agreed: Signature | None = None  # set by the handshake, the same on every rank
 
     def run(self, p: Tensor, density: float, attempt: Attempt) -> Reduced:
@@ -93,18 +111,19 @@ class InputCheck:
         flagged its input, and is then made once more after the handshake."""
         ledger = Ledger(self.link.device)
         if self.agreed is None:
-            self._handshake(p, density, ledger)  # (1)
+            self.handshake(p, density, ledger)  # (1)
         result = attempt(p, density, self._status(p, density, ledger), ledger)  # (2)
         if result is not None:
             return result
-        self._handshake(p, density, ledger)  # (3) raises, or adopts a new signature
+        self.handshake(p, density, ledger)  # (3) raises, or adopts a new signature
         result = attempt(p, density, self._status(p, density, ledger), ledger)
         if result is None:
             raise RuntimeError(f"{self.who}: a rank flagged its input after the handshake passed")
         return result
 
     def _status(self, p: Tensor, density: float, ledger: Ledger) -> int:
-        """(2) 0 if ``p`` is valid, finite and matches the agreed signature, else 1."""
+        """(2) 0 if ``p`` is valid and matches the agreed signature (and, with
+        ``scan_finite``, is finite by (2c)), else 1."""
         with ledger.phase("select"):
             try:
                 signature = _signature(p, density)
@@ -112,10 +131,14 @@ class InputCheck:
                 return 1
             if signature != self.agreed:
                 return 1
+            if not self.scan_finite:
+                return 0  # finiteness by (2a) or (2b), in the attempt
             low, high = torch.aminmax(p.detach())
             return 0 if bool(low.isfinite() & high.isfinite()) else 1
 
-    def _handshake(self, p: Tensor, density: float, ledger: Ledger) -> None:
+    def handshake(self, p: Tensor, density: float, ledger: Ledger) -> None:
+        """(1) on every rank together: raises the same kind of error everywhere if a rank's
+        input is invalid, not finite or differs from the others', else adopts the signature."""
         with ledger.phase("select"):
             header, error = _local_header(p, density, self.who)
         rows = torch.stack(self.link.all_gather(header.to(self.link.device), ledger, check=True))
@@ -131,12 +154,15 @@ class Workspace:
     """The d-sized buffers of a sparse collective, reused across calls of one signature.
 
     ``total`` is cleared at the positions the previous call wrote, not everywhere;
-    ``residual`` is refilled from ``p`` and changed at the selected positions only.
+    ``residual`` is refilled from ``p`` and changed at the selected positions only (unless
+    the caller handed ``p`` over: then ``p`` itself is changed there and returned);
+    ``scratch`` holds the work buffers of the local top-k selection.
     """
 
     def __init__(self) -> None:
         self.total = torch.empty(0)  # (d,)
         self.residual = torch.empty(0)  # (d,)
+        self.scratch = Scratch()  # buffers of topk_indices, reused across calls
         self._touched: list[Tensor] = []  # indices written into total by the last call
 
     def open_(self, numel: int, dtype: torch.dtype, device: torch.device) -> None:
@@ -155,17 +181,21 @@ class Workspace:
         self._touched.append(msg.indices)
         return msg.add_to_(self.total)
 
-    def residual_from_(self, p: Tensor, sent: SparseMessage) -> Tensor:
-        """``residual = p - c`` with ``c`` given by ``sent``: a copy of ``p``, then the same
-        subtraction as :func:`sparsgd.compress.base.residual_after` at ``sent.indices``."""
+    def residual_from_(self, p: Tensor, sent: SparseMessage, overwrite: bool = False) -> Tensor:
+        """``residual = p - c`` with ``c`` given by ``sent``: a copy of ``p`` (in ``p`` itself
+        if ``overwrite``), then the same subtraction as
+        :func:`sparsgd.compress.base.residual_after` at ``sent.indices``."""
+        if overwrite:
+            return sent.subtract_from_(p.detach())
         self.residual.copy_(p.detach())
         return sent.subtract_from_(self.residual)
 
 
-def select_topk(p: Tensor, k: int) -> SparseMessage:
+def select_topk(p: Tensor, k: int, scratch: Scratch | None = None) -> SparseMessage:
     """The local set ``c``: the ``k`` largest-magnitude entries of ``p``, int64 indices
-    ascending, ties to the lower index (:func:`sparsgd.compress.topk.topk_indices`)."""
-    indices = topk_indices(p, k)
+    ascending, ties to the lower index (:func:`sparsgd.compress.topk.topk_indices`, with the
+    work buffers of ``scratch``). Raises NonFiniteError if ``p`` holds NaN or Inf (2a)."""
+    indices = topk_indices(p, k, scratch)
     return SparseMessage(indices, p[indices], p.numel())
 
 

@@ -36,6 +36,8 @@ rank sends and receives fewer. Buffers are reused across calls (no d-sized alloc
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -44,6 +46,7 @@ from sparsgd.comm.base import InputCheck, Workspace, check_compressor, select_to
 from sparsgd.comm.stats import Ledger, Reduced
 from sparsgd.comm.wire import HEADER_NBYTES, entry_nbytes, open_link, pack_, unpack
 from sparsgd.compress.base import Compressor
+from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk import topk_indices
 
@@ -106,20 +109,22 @@ class GTopk:
     ) -> None:
         check_compressor(self.name, compressor, ("topk",))
         self._link = open_link(group, self.name)
-        self._check = InputCheck(self.name, self._link)
+        self._check = InputCheck(self.name, self._link)  # finiteness by the selection (1)
         self._work = Workspace()
         self._up = torch.empty(0, dtype=torch.uint8)  # tree message of (2)
         self._down = torch.empty(0, dtype=torch.uint8)  # broadcast message of (3)
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        return self._check.run(p, density, self._attempt)
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        return self._check.run(p, density, partial(self._attempt, overwrite=overwrite))
 
-    def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
+    def _attempt(
+        self, p: Tensor, density: float, status: int, ledger: Ledger, overwrite: bool
+    ) -> Reduced | None:
         numel, k, dtype = self._check.agreed
         self._open_buffers(numel, k, dtype, p.device)
         p = p.detach()  # (d,) the collective never builds autograd graphs
         with ledger.phase("select"):
-            local = select_topk(p, k) if status == 0 else _placeholder(numel, k, dtype, p)  # (1)
+            local, status = self._select(p, status)  # (1)
         held, dropped, flagged = self._reduce_to_root(local, status, ledger)  # (2)
         final, flagged = self._broadcast(held, flagged, ledger)  # (3)
         if flagged > 0:
@@ -133,12 +138,24 @@ class GTopk:
             total = self._work.add_to_total_(final)  # (4), (4')
             if self.exact:
                 sent = final.indices
-                residual = self._work.residual_from_(p, SparseMessage(sent, p[sent], numel))
+                mine = SparseMessage(sent, p[sent], numel)  # values read before p changes
+                residual = self._work.residual_from_(p, mine, overwrite)
             else:
-                sent, residual = local.indices, self._work.residual_from_(p, local)
+                sent, residual = local.indices, self._work.residual_from_(p, local, overwrite)
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)
+
+    def _select(self, p: Tensor, status: int) -> tuple[SparseMessage, int]:
+        """(1) ``(c_i, 0)``, or a placeholder and status 1 if the input is flagged or holds
+        NaN/Inf (the selection notices them at no extra cost: comm/base.py, (2a))."""
+        numel, k, dtype = self._check.agreed  # a flagged p may have another size or dtype
+        if status == 0:
+            try:
+                return select_topk(p, k, self._work.scratch), 0
+            except NonFiniteError:
+                pass
+        return _placeholder(numel, k, dtype, p), 1
 
     def _reduce_to_root(
         self, held: SparseMessage, flagged: int, ledger: Ledger

@@ -13,14 +13,17 @@ all-gather, docs/algorithms.md cost model): (P - 1) (16 + max(n) * 8) bytes sent
 2 (P - 1) messages. Padding is sent, so it is counted.
 
 The length of (2) also carries the status of the call, so nothing else is sent for it:
-``FLAGGED`` when this rank's input failed the check of comm/base.py (every rank then runs the
-handshake there and raises or retries), and ``FAILED_NONFINITE`` / ``FAILED_OTHER`` when the
+``FLAGGED`` when this rank's input failed the check of comm/base.py, NaN/Inf that the exact
+top-k of (1) found included (every rank then runs the handshake there and raises or retries),
+and ``FAILED_NONFINITE`` / ``FAILED_OTHER`` when the
 compressor raised on this rank only (float16 values that overflow, a scaled randomk value
 past 65504): every rank then raises, the failing one its own error, instead of leaving the
 others blocked in the all-gather of (3). ``total`` and ``residual`` are reused buffers.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 import torch.distributed as dist
@@ -32,6 +35,7 @@ from sparsgd.comm.wire import Link, entry_nbytes, open_link, pack_, unpack
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
+from sparsgd.compress.scratch import Scratch
 
 __all__ = ["TopkAllgather", "select_local"]
 
@@ -39,10 +43,13 @@ __all__ = ["TopkAllgather", "select_local"]
 FAILED_NONFINITE, FAILED_OTHER, FLAGGED = -1, -2, -3
 
 
-def select_local(p: Tensor, k: int, density: float, compressor: Compressor | None) -> SparseMessage:
-    """(1) ``c = C(p)`` with int64 indices: exact top-k of ``k``, or what ``compressor`` keeps."""
+def select_local(
+    p: Tensor, k: int, density: float, compressor: Compressor | None, scratch: Scratch | None = None
+) -> SparseMessage:
+    """(1) ``c = C(p)`` with int64 indices: exact top-k of ``k`` (work buffers of ``scratch``),
+    or what ``compressor`` keeps."""
     if compressor is None:
-        return select_topk(p, k)
+        return select_topk(p, k, scratch)
     msg = compressor.compress(p, density)
     if msg.numel != p.numel():
         raise ValueError(
@@ -62,20 +69,25 @@ class TopkAllgather:
     ) -> None:
         self._link = open_link(group, self.name)
         self._compressor = compressor
-        self._check = InputCheck(self.name, self._link)
+        # finiteness: by the exact top-k (1) itself, by a pass before a compressor's
+        self._check = InputCheck(self.name, self._link, scan_finite=compressor is not None)
         self._work = Workspace()
         self._send = torch.empty(0, dtype=torch.uint8)  # padded set of (3), grown as needed
 
-    def reduce(self, p: Tensor, density: float) -> Reduced:
-        return self._check.run(p, density, self._attempt)
+    def reduce(self, p: Tensor, density: float, *, overwrite: bool = False) -> Reduced:
+        return self._check.run(p, density, partial(self._attempt, overwrite=overwrite))
 
-    def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
+    def _attempt(
+        self, p: Tensor, density: float, status: int, ledger: Ledger, overwrite: bool
+    ) -> Reduced | None:
         numel, k, dtype = self._check.agreed
         p = p.detach()  # (d,) the collective never builds autograd graphs
         mine, failure = _empty(numel, p), None
         if status == 0:
             with ledger.phase("select"):
                 mine, failure = self._select(p, k, density)  # (1)
+            if self._compressor is None and isinstance(failure, NonFiniteError):
+                mine, failure, status = _empty(numel, p), None, 1  # NaN/Inf in p: flag it
         length = FLAGGED if status else (_failed_length(failure) if failure else mine.nnz)
         rows = _gather_headers(length, mine.values.dtype, self._link, ledger)  # (2)
         if any(n == FLAGGED for n, _ in rows):
@@ -86,13 +98,13 @@ class TopkAllgather:
             total = self._work.total
             for theirs in sets:  # (4)
                 self._work.add_to_total_(theirs)
-            residual = self._work.residual_from_(p, mine)
+            residual = self._work.residual_from_(p, mine, overwrite)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
     def _select(self, p: Tensor, k: int, density: float) -> tuple[SparseMessage, Exception | None]:
         """``(c_i, None)``, or an empty set and the error the compressor raised on this rank."""
         try:
-            return select_local(p, k, density, self._compressor), None
+            return select_local(p, k, density, self._compressor, self._work.scratch), None
         except Exception as exc:  # any error: the other ranks must learn of it, not hang (3)
             return _empty(p.numel(), p), exc
 

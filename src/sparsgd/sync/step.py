@@ -5,7 +5,8 @@ On every rank i of P, with the gradients of this rank's mini-batch in ``param.gr
     g  = flat(grad)                        # (1) (d,) local gradient
     g  = g * min(1, clip / ||g||)          # (2) optional local clipping (DGC, section 3.3)
     p  = memory.compensate(g)              # (3) p = e + g (or DGC's accumulated velocity)
-    R  = collective.reduce(p, rho)         # (4) R.total = sum over ranks of what is applied
+    R  = collective.reduce(p, rho, overwrite=True)  # (4) R.total = sum over ranks of what is
+                                           #     applied; R.residual is written into p
     memory.update_(R.residual, R.sent)     # (5) e <- R.residual: nothing computed is lost
     grad = R.total / P                     # (6) the averaged sparse gradient, every rank alike
     optimizer.step()                       # (7) SGD: momentum and weight decay AFTER aggregation
@@ -14,6 +15,11 @@ Non-finite gradients: a rank whose g holds NaN/Inf does not touch its memory; it
 the collective instead, whose input check (:mod:`sparsgd.comm.base`) raises NonFiniteError on
 every rank together. Then every rank skips the step, leaves parameters, optimizer and memory
 as they were, and counts it. Nothing non-finite is folded into a residual.
+
+p is this step's own (the memory's buffer, which its caller may change until ``update_``, or
+a fresh flat gradient), so it is handed over to the collective: a sparse collective turns it
+into the residual in place, and a memory given back its own buffer swaps it in, with no copy
+of d entries on either side (comm/base.py, compress/memory.py). The numbers do not change.
 
 Clipping sits before the memory (DGC's local gradient clipping), not after it: clipping p would
 scale the residual and lose the clipped part of it, breaking the error-feedback invariant.
@@ -87,7 +93,7 @@ class SyncSGD:
         p = self.memory.compensate(g) if finite else g  # (3) a NaN g never reaches the memory
         stats.compress_s += time.perf_counter() - t0
         try:
-            reduced = self.collective.reduce(p, density)  # (4)
+            reduced = self.collective.reduce(p, density, overwrite=True)  # (4) p handed over
         except NonFiniteError:
             self.skipped_nonfinite += 1
             self.optimizer.zero_grad(set_to_none=True)
