@@ -19,8 +19,10 @@ STATUS_BYTES = 8  # the input check in a gTop-k tree message (the timed calls ha
 @pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
-def test_json_rows_carry_the_measured_bytes_and_ratios(capsys):
-    argv = ["bench", "comm", "--workers", str(WORKERS), "--numel", "3e3"]
+@pytest.mark.parametrize("hand_over", [[], ["--overwrite"]], ids=["copy", "overwrite"])
+def test_json_rows_carry_the_measured_bytes_and_ratios(capsys, hand_over):
+    # with p handed over (the sync step's call) the bytes and messages are the same
+    argv = ["bench", "comm", "--workers", str(WORKERS), "--numel", "3e3", *hand_over]
     argv += ["--density", str(DENSITY), "--repeats", "2", "--json"]
     assert main(argv) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -61,3 +63,9 @@ def test_bad_arguments_are_refused_before_anything_starts(capsys, flag, value, m
         main(["bench", "comm", *[x for pair in argv.items() for x in pair]])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_overwrite_is_refused_on_the_lab_before_any_lab_starts():
+    argv = ["bench", "comm", "--workers", "2", "--numel", "1e3", "--density", "0.01"]
+    with pytest.raises(SystemExit, match="--overwrite is not available with --lab"):
+        main([*argv, "--overwrite", "--lab", "100mbit"])

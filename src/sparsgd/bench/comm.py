@@ -14,6 +14,10 @@ comm and apply, the bytes the busiest rank sent (as counted by the collective, t
 that rides in its messages included), rank 0's messages sent and received, both ratios to
 dense measured in this same run, and for dense ``plain_ms``: a plain ``dist.all_reduce`` of
 the same tensor, timed in the same run.
+
+``overwrite=True`` times ``reduce(q, density, overwrite=True)`` (the sync step's call: the
+collective may write the residual into q) on a copy q of p refilled before each call, outside
+the timed span, so every call sees the same input.
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ TIMES = ("median_ms", "select_ms", "comm_ms", "apply_ms")
 
 
 def bench_worker(
-    ctx: WorkerContext, numel: int, density: float, repeats: int, seed: int
+    ctx: WorkerContext,
+    numel: int,
+    density: float,
+    repeats: int,
+    seed: int,
+    overwrite: bool = False,
 ) -> dict[str, list[list[float]]]:
     """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent,
     messages sent and received, and the seconds of a bare collective of the same bytes."""
@@ -44,16 +53,23 @@ def bench_worker(
     generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
     plain = p.clone()  # (numel,) reused by the plain all_reduce timed beside dense
+    q = p.clone()  # (numel,) the input handed over when overwrite is set
     out = {}
     for name in COLLECTIVES:
         collective = make_collective(name)
         collective.reduce(p, density)  # untimed warm-up
         rows = []
         for _ in range(repeats):
+            if overwrite:
+                q.copy_(p)  # the same input every call, refilled outside the timed span
             dist.barrier()
             start = time.perf_counter()
-            s = collective.reduce(p, density).stats
+            if overwrite:
+                reduced = collective.reduce(q, density, overwrite=True)
+            else:
+                reduced = collective.reduce(p, density)
             wall = time.perf_counter() - start
+            s = reduced.stats
             row = [wall, s.select_s, s.comm_s, s.apply_s, s.bytes_sent]
             rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name, k)])
         out[name] = rows
@@ -110,12 +126,13 @@ def measure_collectives(
     *,
     timeout_s: float = 600.0,
     threads: int = 1,
+    overwrite: bool = False,
 ) -> list[dict[str, float | str]]:
     """Start ``workers`` local processes, run :func:`bench_worker` on each, summarise."""
     per_rank = launch(
         bench_worker,
         workers,
-        (numel, density, repeats, seed),
+        (numel, density, repeats, seed, overwrite),
         LaunchOptions(timeout_s=timeout_s, threads=threads),
         deadline_s=timeout_s,
     )

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=integer(1), default=600, help="seconds for the whole run")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="hand p over as the sync step does (reduce(p, rho, overwrite=True): the residual "
+        "is written into p, no copy); p is refilled before each call, untimed",
+    )
+    parser.add_argument(
         "--lab",
         metavar="RATE",
         default=None,
@@ -51,8 +57,10 @@ def _measure(args: argparse.Namespace) -> list[dict]:
     if args.lab is None:
         return measure_collectives(
             args.workers, args.numel, args.density, args.repeats, args.seed,
-            timeout_s=float(args.timeout), threads=args.threads,
+            timeout_s=float(args.timeout), threads=args.threads, overwrite=args.overwrite,
         )  # fmt: skip
+    if args.overwrite:
+        raise SystemExit("sparsgd bench comm: --overwrite is not available with --lab")
     net, rows = measure_on_lab(
         args.workers, Rate.parse(args.lab), args.numel, args.density, args.repeats, args.seed,
         timeout_s=float(args.timeout), threads=args.threads,
