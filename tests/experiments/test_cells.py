@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +79,58 @@ def test_bad_worker_counts_are_refused(tmp_path, workers) -> None:
 def test_duplicate_names_are_refused(tmp_path) -> None:
     with pytest.raises(ValueError, match="unique"):
         CellStore(tmp_path).run_all([CELLS[0], CELLS[0]], dict)
+
+
+def _children(pid: int) -> set[int]:
+    """Pids whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.timeout(120)
+def test_sigterm_to_the_study_stops_its_pool(tmp_path) -> None:
+    # two cells that would sleep a minute each, in a pool of 2; SIGTERM to the study's process
+    script = (
+        "import time\n"
+        "from sparsgd.experiments.cells import CellStore\n"
+        f"CellStore({str(tmp_path)!r}).run_all([('a', 60.0), ('b', 61.0)], time.sleep, workers=2)\n"
+    )
+    study = subprocess.Popen([sys.executable, "-c", script])
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:  # the pool's 2 processes
+            time.sleep(0.2)
+            workers = _children(study.pid) - {study.pid}
+        assert len(workers) >= 2, "the pool never started"
+        time.sleep(1.0)  # let them take their cells
+        study.send_signal(signal.SIGTERM)
+        assert study.wait(timeout=30) != 0
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in workers if _alive(pid)], "pool processes outlived the study"
+    finally:
+        if study.poll() is None:
+            study.kill()
+            study.wait(timeout=10)
+        for pid in workers:  # a failed run leaves none of its sleepers behind
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

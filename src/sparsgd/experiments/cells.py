@@ -15,7 +15,7 @@ seed, budget, the code's ``CELL_VERSION``). Then:
                           this process (workers = 1) or in a pool of ``workers`` processes, each
                           with one torch thread; every result is written as soon as it is back
                           (atomic rename), so an interrupted study loses at most the cells that
-                          were running
+                          were running; SIGTERM or Ctrl-C stops the pool's processes too
     (5) rate            = cells run / wall hours of this call (``store.last_rate``), the
                           measure of "runs per hour" a study reports
 
@@ -26,14 +26,17 @@ JSON-able dict. The files are small (final metrics and per-epoch curves), so a s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,31 @@ def _timed(run_cell: Callable[[Spec], Result], spec: Spec) -> tuple[Result, floa
     t0 = time.perf_counter()
     result = run_cell(spec)
     return result, time.perf_counter() - t0
+
+
+def _timed_named(
+    run_cell: Callable[[Spec], Result], cell: tuple[str, Spec]
+) -> tuple[str, Result, float]:
+    name, spec = cell
+    return (name, *_timed(run_cell, spec))
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM raises SystemExit in this (main) thread, so the pool's ``with``
+    block terminates its processes instead of the process dying and leaving them running."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, _stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 class CellStore:
@@ -143,13 +171,14 @@ class CellStore:
                 self.put(name, spec, result, seconds)
                 results[name] = result
         else:
+            specs = dict(todo)
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-                futures = {pool.submit(_timed, run_cell, spec): (name, spec) for name, spec in todo}
-                for future in as_completed(futures):
-                    name, spec = futures[future]
-                    result, seconds = future.result()
-                    self.put(name, spec, result, seconds)
+            # leaving the block, normally or by an exception (a failed cell, Ctrl-C, SIGTERM),
+            # terminates the pool's processes: none keeps computing a cell nobody will read
+            with _sigterm_raises(), context.Pool(workers, initializer=_one_thread) as pool:
+                done = pool.imap_unordered(functools.partial(_timed_named, run_cell), todo)
+                for name, result, seconds in done:
+                    self.put(name, specs[name], result, seconds)
                     results[name] = result
         ran = len(todo)
         self.last_rate = CellRate(ran, len(cells) - ran, time.perf_counter() - t0, workers)
