@@ -40,7 +40,7 @@ from sparsgd.experiments.sync_study import (
     run_study,
     verdict_table,
 )
-from sparsgd.experiments.sync_tasks import SyncTask, mnist_task
+from sparsgd.experiments.sync_tasks import SyncTask, mnist_task, smoke_task
 from sparsgd.report.results import Figure
 
 __all__ = ["EXPERIMENT", "ConvergenceConfig", "convergence_config"]
@@ -66,16 +66,7 @@ class ConvergenceConfig:
 
 def convergence_config(smoke: bool) -> ConvergenceConfig:
     if smoke:
-        task = SyncTask(
-            "FNN-3 / digits",
-            "fnn3",
-            "digits",
-            epochs=2,
-            lr=0.05,
-            hidden_size=32,
-            target=0.8,
-            warmup_epochs=0.5,
-        )
+        task = smoke_task()
         return ConvergenceConfig((task,), density=0.01, workers=2, pool=1)
     return ConvergenceConfig(
         (mnist_task("FNN-3 / MNIST", "fnn3"), mnist_task("LeNet-5 / MNIST", "lenet5"))

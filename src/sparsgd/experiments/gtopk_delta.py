@@ -29,7 +29,7 @@ from sparsgd.experiments.delta_verdicts import RULE, judge_below_one
 from sparsgd.experiments.spec import Experiment, Outcome, RunContext
 from sparsgd.experiments.spread import mean_curve, spread_text
 from sparsgd.experiments.sync_study import SMOKE_EVIDENCE
-from sparsgd.experiments.sync_tasks import SyncTask, mnist_task
+from sparsgd.experiments.sync_tasks import SyncTask, mnist_task, smoke_task
 from sparsgd.report.plots import Panel, Series, draw
 from sparsgd.report.results import Figure, Finding, Table
 from sparsgd.report.stats import Verdict, combine
@@ -64,15 +64,7 @@ class DeltaConfig:
 
 def delta_config(smoke: bool) -> DeltaConfig:
     if smoke:
-        task = SyncTask(
-            "FNN-3 / digits",
-            "fnn3",
-            "digits",
-            epochs=2,
-            lr=0.05,
-            hidden_size=32,
-            warmup_epochs=0.5,
-        )
+        task = smoke_task(target=None)
         runs = (DeltaRun(task, 4, "gtopk"), DeltaRun(task, 4, "topk"))
         return DeltaConfig(runs, density=0.01, max_steps_per_epoch=4, pool=1, thin=1)
     fnn3, lenet5 = mnist_task("FNN-3 / MNIST", "fnn3"), mnist_task("LeNet-5 / MNIST", "lenet5")

@@ -43,7 +43,7 @@ from sparsgd.experiments.sync_study import (
     run_study,
     verdict_table,
 )
-from sparsgd.experiments.sync_tasks import SyncTask, mnist_task
+from sparsgd.experiments.sync_tasks import SyncTask, mnist_task, smoke_task
 from sparsgd.report.results import Figure
 
 __all__ = ["EXPERIMENT", "DensityConfig", "density_config"]
@@ -62,16 +62,7 @@ class DensityConfig:
 
 def density_config(smoke: bool) -> DensityConfig:
     if smoke:
-        task = SyncTask(
-            "FNN-3 / digits",
-            "fnn3",
-            "digits",
-            epochs=2,
-            lr=0.05,
-            hidden_size=32,
-            target=0.8,
-            warmup_epochs=0.5,
-        )
+        task = smoke_task()
         return DensityConfig((task,), densities=(0.01, 0.001), workers=2, pool=1)
     # FNN-3 (30 more cells, ~35 CPU-s each) is left out to fit the 2-core session that runs
     # the studies; LeNet-5 is the network whose low-density runs diverged under momentum

@@ -25,6 +25,7 @@ __all__ = [
     "TIMEOUT_S",
     "SyncTask",
     "mnist_task",
+    "smoke_task",
     "with_recipe",
 ]
 
@@ -106,4 +107,19 @@ def mnist_task(label: str, model: str) -> SyncTask:
         lr=MNIST_LR,
         target=MNIST_TARGET,
         warmup_epochs=RECIPE_WARMUP_EPOCHS,
+    )
+
+
+def smoke_task(target: float | None = 0.8) -> SyncTask:
+    """The S-SGD studies' smoke-mode task: a small FNN-3 on the embedded 8x8 digits, 2 epochs,
+    half an epoch of warm-up (runs in seconds, needs no data folder; not a result)."""
+    return SyncTask(
+        "FNN-3 / digits",
+        "fnn3",
+        "digits",
+        epochs=2,
+        lr=0.05,
+        hidden_size=32,
+        target=target,
+        warmup_epochs=0.5,
     )
