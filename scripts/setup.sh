@@ -17,7 +17,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.sparsgd-installed
-want="$(cat pyproject.toml) $TORCH_SPEC"
+want="$(cat pyproject.toml src/sparsgd/compress/_select.c) $TORCH_SPEC"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   say "already set up (.venv matches pyproject.toml; delete $stamp to reinstall)"
   exit 0

@@ -16,7 +16,8 @@ def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
         == 0
     )
     rows = json.loads(capsys.readouterr().out)
-    assert [r["method"] for r in rows] == ["torch.topk", "topk", "sampled", "randomk"]
+    methods = ["torch.topk", "topk", "topk_numpy", "sampled", "randomk"]
+    assert [r["method"] for r in rows] == methods
     for row in rows:
         assert set(row) == {
             "method",
@@ -32,7 +33,7 @@ def test_json_rows(capsys: pytest.CaptureFixture[str]) -> None:
         base = rows[0]["ms"]
         assert row["speedup_vs_torch_topk"] == pytest.approx(base / row["ms"])
     exact = {r["method"]: r["achieved_density"] for r in rows}
-    assert exact["torch.topk"] == exact["topk"] == exact["randomk"] == 0.01
+    assert exact["torch.topk"] == exact["topk"] == exact["topk_numpy"] == exact["randomk"] == 0.01
     assert 0 < exact["sampled"] <= 0.013  # at most tolerance (1.3) times the target
 
 

@@ -39,7 +39,7 @@ def test_take_array_reuses_and_grows() -> None:
 
 @pytest.mark.parametrize("d", [1000, FAST_MIN_NUMEL + 7, 3 * FAST_MIN_NUMEL])
 @pytest.mark.parametrize("k_of", [lambda d: 1, lambda d: d // 100, lambda d: d // 5, lambda d: d])
-def test_shared_scratch_keeps_earlier_results(d: int, k_of) -> None:
+def test_shared_scratch_keeps_earlier_results(selection_path: str, d: int, k_of) -> None:
     """Two calls through one Scratch: the first answer survives the second call intact."""
     scratch = Scratch()
     g = torch.Generator().manual_seed(d)
@@ -53,7 +53,7 @@ def test_shared_scratch_keeps_earlier_results(d: int, k_of) -> None:
     assert torch.equal(second, topk_reference(x2, k))
 
 
-def test_small_path_tie_at_border_goes_exact() -> None:
+def test_small_path_tie_at_border_goes_exact(selection_path: str) -> None:
     """v_k == v_{k+1}: torch.topk's choice among the tied is not trusted."""
     x = torch.tensor([1.0, 3.0, -2.0, 2.0, 2.0, 0.5])
     for k in range(1, 7):
@@ -80,7 +80,7 @@ def test_strided_input_matches_reference() -> None:
     assert torch.equal(idx, want) and torch.equal(mags, x.abs()[want])
 
 
-def test_compressor_repeats_are_identical() -> None:
+def test_compressor_repeats_are_identical(selection_path: str) -> None:
     compressor = make_compressor("topk")
     x = torch.randn(4 * FAST_MIN_NUMEL, generator=torch.Generator().manual_seed(5))
     a = compressor.compress(x, 0.001)

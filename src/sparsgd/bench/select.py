@@ -5,6 +5,7 @@ For a Gaussian vector x of ``numel`` entries (fixed seed) and k = max(1, floor(d
     floor        x.sum()                              one read pass of x: the memory floor
     torch.topk   torch.topk(x.abs(), k)               the baseline (exact, no tie rule)
     topk         make_compressor("topk").compress      exact top-k, ties to the lower index
+    topk_numpy   the same with the compiled loops off   its numpy path (SPARSGD_NO_KERNELS=1)
     sampled      make_compressor("sampled")             DGC-style approximate top-k
     randomk      make_compressor("randomk")             k uniform random coordinates
 
@@ -28,27 +29,42 @@ from typing import Any
 
 import torch
 
+from sparsgd.compress import kernels
 from sparsgd.compress.checks import k_from_density
 from sparsgd.compress.registry import make_compressor
 
 __all__ = ["METHODS", "measure_selection"]
 
-METHODS = ("torch.topk", "topk", "sampled", "randomk")
+METHODS = ("torch.topk", "topk", "topk_numpy", "sampled", "randomk")
 
 
 def _methods(x: torch.Tensor, density: float, seed: int) -> dict[str, Callable[[], float]]:
     """Name -> a call that selects from ``x`` and returns the achieved density ("floor" first)."""
     k = k_from_density(density, x.numel())
-    topk = make_compressor("topk")
+    topk, topk_numpy = make_compressor("topk"), make_compressor("topk")
     sampled = make_compressor("sampled", seed=seed)
     randomk = make_compressor("randomk", seed=seed)
     return {
         "floor": lambda: float(x.sum()) * 0.0,
         "torch.topk": lambda: torch.topk(x.abs(), k).indices.numel() / x.numel(),
         "topk": lambda: topk.compress(x, density).density,
+        "topk_numpy": _without_kernels(lambda: topk_numpy.compress(x, density).density),
         "sampled": lambda: sampled.compress(x, density).density,
         "randomk": lambda: randomk.compress(x, density).density,
     }
+
+
+def _without_kernels(fn: Callable[[], float]) -> Callable[[], float]:
+    """``fn`` run with the compiled selection loops switched off (its numpy/torch path)."""
+
+    def call() -> float:
+        previous = kernels.set_enabled(False)
+        try:
+            return fn()
+        finally:
+            kernels.set_enabled(previous)
+
+    return call
 
 
 def _rounds(calls: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:

@@ -1,5 +1,8 @@
 """``sparsgd bench select``: time torch.topk against the topk, sampled and randomk selections.
 
+``topk`` runs the compiled loops where the install built them, ``topk_numpy`` the same
+compressor with them switched off.
+
 Every method and a one-read-pass floor (``x.sum()``) are timed in turn in each round on the
 same Gaussian vector; the table gives the median ms, the multiple of the floor, the achieved
 density and the speed-up over torch.topk, all measured in this one run. --threads sets

@@ -7,13 +7,15 @@ Both fast selections (exact ``topk`` and DGC-style ``sampled``) and ``threshold`
     keep  = { i in C : |x_i| > v }              # (3) strictly above v ...
           + first (k - |keep|) of { i in C : |x_i| == v } in index order   # ... ties to lower i
 
-Step (1) walks x in chunks of :data:`CHUNK` entries through reused buffers from a
-:class:`~sparsgd.compress.scratch.Scratch`, so it never writes a tensor the size of x. On CPU
-it runs in numpy on views of the same memory: ``np.flatnonzero`` finds the kept positions about
-twice as fast as ``torch.nonzero``, with identical indices, and numpy runs on one thread
-whatever torch's thread setting, so a busy machine cannot stall it on a descheduled thread.
-(A block pass, per-block max and min by two vectorised reductions then a re-read of the hit
-blocks, measured no faster at density 1e-3 and was left out; docs/compression.md.)
+Where the install compiled :mod:`sparsgd.compress.kernels`, both steps run there (one loop
+each, the same indices). Otherwise step (1) walks x in chunks of :data:`CHUNK` entries
+through reused buffers from a :class:`~sparsgd.compress.scratch.Scratch`, so it never writes
+a tensor the size of x. On CPU it runs in numpy on views of the same memory:
+``np.flatnonzero`` finds the kept positions about twice as fast as ``torch.nonzero``, with
+identical indices, and numpy runs on one thread whatever torch's thread setting, so a busy
+machine cannot stall it on a descheduled thread. (In numpy, a block pass, per-block max and
+min by two vectorised reductions then a re-read of the hit blocks, measured no faster at
+density 1e-3; in the compiled loop the same idea is what makes it one read.)
 
 The test is written ``not (|x_i| < t)`` so that a NaN is always a candidate; an Inf is one
 for every finite t. Hence a non-finite x is always noticed by looking at the candidates only,
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sparsgd.compress import kernels
 from sparsgd.compress.checks import check_finite
 from sparsgd.compress.scratch import Scratch
 
@@ -46,7 +49,10 @@ def candidates_at_least(
     """
     x = x.detach()  # the out= buffers below take no autograd history
     scratch = scratch if scratch is not None else Scratch()
-    indices, magnitudes = _direct_pass(x, float(t), scratch)  # (1)
+    if kernels.usable(x):
+        indices, magnitudes = kernels.candidates(x, float(t), scratch)  # (1) compiled
+    else:
+        indices, magnitudes = _direct_pass(x, float(t), scratch)  # (1)
     if magnitudes.numel() > 0 and not bool(torch.isfinite(magnitudes).all()):
         check_finite(x, "x")  # raises, with the counts over the whole of x
     return indices, magnitudes
@@ -107,6 +113,8 @@ def select_exact(indices: Tensor, magnitudes: Tensor, k: int) -> Tensor:
     m = magnitudes.numel()
     if k == m:
         return indices.clone()
+    if kernels.usable(magnitudes) and indices.dtype == torch.int64 and indices.is_contiguous():
+        return kernels.select(indices, magnitudes, k)  # (2) and (3), compiled
     kth = torch.kthvalue(magnitudes, m - k + 1).values  # (2) k-th largest
     keep = magnitudes > kth  # (3) strictly above
     missing = k - int(keep.sum())

@@ -50,6 +50,11 @@ class Scratch:
             self._arrays[name] = buf
         return buf[:n]
 
+    def capacity(self, name: str) -> int:
+        """Entries the tensor buffer ``name`` holds now (0 if there is none yet)."""
+        buf = self._buffers.get(name)
+        return 0 if buf is None else buf.numel()
+
     def nbytes(self) -> int:
         """Bytes held by all buffers (for tests and memory reports)."""
         tensors = sum(b.numel() * b.element_size() for b in self._buffers.values())

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sparsgd.compress import kernels
 from sparsgd.compress.candidates import candidates_at_least, numpy_ok, select_exact
 from sparsgd.compress.checks import (
     check_finite,
@@ -58,6 +59,7 @@ __all__ = [
     "FAST_MIN_NUMEL",
     "SAMPLE_HITS",
     "TopKCompressor",
+    "kernel_plan",
     "sample_positions",
     "topk_indices",
 ]
@@ -80,6 +82,11 @@ def topk_indices(x: Tensor, k: int, scratch: Scratch | None = None) -> Tensor:
     d = x.numel()
     check_k(k, d)
     scratch = scratch if scratch is not None else Scratch()
+    if kernels.usable(x):  # (1)-(4) in one compiled call
+        chosen = kernels.topk(x.detach(), k, kernel_plan(d, k), scratch)
+        if chosen is None:
+            check_finite(x, "x")  # raises
+        return chosen
     if d < FAST_MIN_NUMEL:
         small = _exact_partition if numpy_ok(x) else _exact_small
         return small(x, k, scratch)
@@ -100,6 +107,20 @@ def _ranks(k: int, d: int, n_s: int) -> list[int]:
     hits = k * n_s / d
     r = math.ceil(hits + 4 * math.sqrt(hits) + 4)
     return sorted({min(n_s, r * m) for m in RANK_LADDER})
+
+
+def kernel_plan(d: int, k: int) -> tuple[int, int, tuple[int, int, int]]:
+    """``(start, stride, ranks)`` for :func:`sparsgd.compress.kernels.topk`: the sample of
+    (1) and the three ranks of the ladder, or stride 0 (no sample: the exact path over all
+    of x) when k is above FAST_MAX_DENSITY d. The compiled loop samples at any d: its fixed
+    cost is a few microseconds, so unlike the torch path it needs no small-x branch."""
+    if k > FAST_MAX_DENSITY * d:
+        return 0, 0, (0, 0, 0)
+    sample = sample_positions(d, k)
+    n_s = len(range(sample.start, d, sample.step))
+    ranks = _ranks(k, d, n_s)
+    padded = (*ranks, *[ranks[-1]] * (3 - len(ranks)))  # the loop skips a repeated rank
+    return sample.start, sample.step, (padded[0], padded[1], padded[2])
 
 
 def sample_positions(d: int, k: int) -> slice:
@@ -176,7 +197,14 @@ class TopKCompressor:
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
         check_flat(x)
-        k = k_from_density(density, x.numel())
+        d = x.numel()
+        k = k_from_density(density, d)
+        if x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
+            plan = kernel_plan(d, k)  # select and gather in one compiled call
+            msg = kernels.topk_message(x.detach(), k, plan, self._scratch)
+            if msg is None:
+                check_finite(x, "x")  # raises
+            return msg
         return gather_message(x, topk_indices(x, k, self._scratch), self.value_dtype)
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,356 @@
+/* Compiled loops of the exact top-k selection (sparsgd.compress.kernels wraps them).
+ *
+ * Four functions over a flat float32 or float64 array x of n entries, each one call with the
+ * GIL released; code: 0 for float32, 1 for float64. Addresses come in as integers
+ * (tensor.data_ptr()); the caller checks sizes, dtypes and contiguity.
+ *
+ *   candidates(x, n, code, t, idx, mag, cap) -> count
+ *       (1) every i with not(|x_i| < t), ascending: idx[j] = i, mag[j] = |x_i| for the first
+ *           cap of them; returns how many there are (more than cap: call again with room).
+ *           NaN is a candidate (the test is written not(<)), Inf one for any t. A block of
+ *           BLOCK entries is first tested at once (a loop the compiler vectorises); only a
+ *           block with a hit is walked entry by entry.
+ *
+ *   select(mag, idx, m, k, code, work, out) -> 0
+ *       (2) v = k-th largest of mag[0..m-1], by quickselect on a copy in work
+ *       (3) out = the idx of every mag > v, then of the first (k - #{mag > v}) with mag == v,
+ *           in the order given (ascending idx in, ascending out): ties to the lower index.
+ *           idx == 0 means idx[j] = j. mag must be finite (the caller made sure).
+ *
+ *   topk(x, n, k, code, start, stride, r1, r2, r3, work, out, out32, vals) -> 0, or -1 if x
+ *   holds NaN or Inf, or -2 if memory ran out
+ *       the k largest |x_i|, ties to the lower index, exact whatever the sample says:
+ *       (4) S = |x[start::stride]| into work, finite, n_s entries   (stride 0: skip to (7))
+ *       (5) for r in r1 <= r2 <= r3: t = r-th largest of S; C = (1) at t;
+ *       (6)     if |C| >= k: the answer is (2)-(3) over C (every entry tied with the k-th
+ *                largest |x| is in C, since all with |x_i| >= t are)
+ *       (7) else: (2)-(3) over all of x, |x| copied into work with a finiteness test
+ *       Positions go to out (int64), or to out32 (int32) when out32 != 0; with vals != 0 the
+ *       values x_i too: the whole sparse message in one call.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 32
+
+/* (1) for float32 on the bits: with u = bits of x_i without the sign and tb = bits of t,
+ * not(|x_i| < t) is u >= tb as signed integers for any t that is not NaN (for t >= 0 the
+ * order of the bits is the order of the values, and NaN's bits lie above Inf's; a negative
+ * t has negative bits and takes everything). A NaN t takes everything, like the float test.
+ * The integer test vectorises to one compare per 4 (or 8) entries; gcc on x86-64 also builds
+ * an AVX2 copy and picks one when the module loads. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CLONES
+#endif
+
+#define KEEP_CANDIDATE(i, a)                                                                 \
+    do {                                                                                   \
+        if (count < cap) {                                                                 \
+            idx[count] = (i);                                                              \
+            mag[count] = (a);                                                              \
+        }                                                                                  \
+        count++;                                                                           \
+    } while (0)
+
+CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t *idx,
+                                     float *mag, int64_t cap)
+{
+    const int32_t *u = (const int32_t *)x;
+    int32_t tb;
+    memcpy(&tb, &t, sizeof tb);
+    if (t != t)
+        tb = INT32_MIN;
+    int64_t count = 0, b = 0;
+    for (; b + BLOCK <= n; b += BLOCK) {
+        int32_t hit = 0;
+        for (int j = 0; j < BLOCK; j++)
+            hit |= (u[b + j] & 0x7fffffff) >= tb ? -1 : 0;
+        if (!hit)
+            continue;
+        for (int j = 0; j < BLOCK; j++)
+            if ((u[b + j] & 0x7fffffff) >= tb)
+                KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+    }
+    for (; b < n; b++)
+        if ((u[b] & 0x7fffffff) >= tb)
+            KEEP_CANDIDATE(b, fabsf(x[b]));
+    return count;
+}
+
+/* (1) for float64: the float test, blocks of BLOCK tested at once. */
+static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx, double *mag,
+                              int64_t cap)
+{
+    int64_t count = 0, b = 0;
+    for (; b + BLOCK <= n; b += BLOCK) {
+        int hit = 0;
+        for (int j = 0; j < BLOCK; j++)
+            hit |= !(fabs(x[b + j]) < t);
+        if (!hit)
+            continue;
+        for (int j = 0; j < BLOCK; j++)
+            if (!(fabs(x[b + j]) < t))
+                KEEP_CANDIDATE(b + j, fabs(x[b + j]));
+    }
+    for (; b < n; b++)
+        if (!(fabs(x[b]) < t))
+            KEEP_CANDIDATE(b, fabs(x[b]));
+    return count;
+}
+
+#define DEFINE_KERNELS(T, SUF, FABS, TMAX)                                                   \
+    static int cmp_##SUF(const void *pa, const void *pb)                                   \
+    {                                                                                      \
+        T a = *(const T *)pa, b = *(const T *)pb;                                          \
+        return (a > b) - (a < b);                                                          \
+    }                                                                                      \
+                                                                                           \
+    /* The nth smallest (0-based) of a[0..n-1], n >= 1, no NaN, reordering a: quickselect  \
+     * with a median-of-three pivot and a branch-free partition (every entry is swapped,  \
+     * the boundary moves by the comparison). When the pivot falls among the least quarter \
+     * of the range (as with a run of equal entries), a second pass moves the entries      \
+     * equal to it forward, so a run of ties ends a round; a sort of what is left once the \
+     * rounds exceed 2 log2 n + 16 bounds the worst case. */                               \
+    static T nth_smallest_##SUF(T *a, int64_t n, int64_t nth)                              \
+    {                                                                                      \
+        int64_t lo = 0, hi = n - 1, rounds = 16;                                           \
+        for (int64_t s = n; s > 1; s >>= 1)                                                \
+            rounds += 2;                                                                   \
+        while (hi > lo) {                                                                  \
+            if (rounds-- == 0) {                                                           \
+                qsort(a + lo, (size_t)(hi - lo + 1), sizeof(T), cmp_##SUF);                \
+                return a[nth];                                                             \
+            }                                                                              \
+            int64_t first = lo, mid = lo + (hi - lo) / 2;                                  \
+            T w;                                                                           \
+            if (a[mid] < a[lo])                                                            \
+                w = a[mid], a[mid] = a[lo], a[lo] = w;                                     \
+            if (a[hi] < a[lo])                                                             \
+                w = a[hi], a[hi] = a[lo], a[lo] = w;                                       \
+            if (a[mid] < a[hi])                                                            \
+                w = a[hi], a[hi] = a[mid], a[mid] = w;                                     \
+            T pivot = a[hi]; /* the median of the three */                                 \
+            int64_t j = lo;                                                                \
+            for (int64_t i = lo; i < hi; i++) { /* a[lo..j-1] < pivot <= a[j..i-1] */      \
+                T v = a[i];                                                                \
+                a[i] = a[j];                                                               \
+                a[j] = v;                                                                  \
+                j += v < pivot;                                                            \
+            }                                                                              \
+            a[hi] = a[j];                                                                  \
+            a[j] = pivot;                                                                  \
+            if (nth == j)                                                                  \
+                return pivot;                                                              \
+            if (nth < j) {                                                                 \
+                hi = j - 1;                                                                \
+                continue;                                                                  \
+            }                                                                              \
+            lo = j + 1;                                                                    \
+            if (j - first > (hi - first) / 4) /* the pivot is not among the least quarter */ \
+                continue;                                                                  \
+            int64_t e = lo; /* a run of ties may sit here: move entries == pivot forward */ \
+            for (int64_t i = lo; i <= hi; i++) {                                           \
+                T v = a[i];                                                                \
+                a[i] = a[e];                                                               \
+                a[e] = v;                                                                  \
+                e += !(pivot < v);                                                         \
+            }                                                                              \
+            if (nth < e) /* a[lo..e-1] == pivot */                                         \
+                return pivot;                                                              \
+            lo = e;                                                                        \
+        }                                                                                  \
+        return a[nth];                                                                     \
+    }                                                                                      \
+                                                                                           \
+    /* (3) given v: every entry above it, then ties at v up to k, in the order given; the   \
+     * position goes to out (int64) or out32 (int32), and with vals the value x[at] too. */  \
+    static void emit_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T v,    \
+                           int absolute, const T *x, int64_t *out, int32_t *out32, T *vals) \
+    {                                                                                      \
+        int64_t above = 0, o = 0;                                                          \
+        if (absolute)                                                                      \
+            for (int64_t i = 0; i < m; i++)                                                \
+                above += FABS(mag[i]) > v;                                                 \
+        else                                                                               \
+            for (int64_t i = 0; i < m; i++)                                                \
+                above += mag[i] > v;                                                       \
+        int64_t ties = k - above;                                                          \
+        for (int64_t i = 0; i < m && o < k; i++) {                                         \
+            T a = absolute ? FABS(mag[i]) : mag[i];                                        \
+            if (a > v || (a == v && ties-- > 0)) {                                         \
+                int64_t at = idx ? idx[i] : i;                                             \
+                if (out32)                                                                 \
+                    out32[o] = (int32_t)at;                                                \
+                else                                                                       \
+                    out[o] = at;                                                           \
+                if (vals)                                                                  \
+                    vals[o] = x[at];                                                       \
+                o++;                                                                       \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+                                                                                           \
+    static void select_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T *work, \
+                             int64_t *out)                                                 \
+    {                                                                                      \
+        memcpy(work, mag, (size_t)m * sizeof(T));                                          \
+        T v = nth_smallest_##SUF(work, m, m - k); /* (2) */                                \
+        emit_##SUF(mag, idx, m, k, v, 0, NULL, out, NULL, NULL); /* (3) */                 \
+    }                                                                                      \
+                                                                                           \
+    /* (7) over all of x. */                                                               \
+    static int all_##SUF(const T *x, int64_t n, int64_t k, T *work, int64_t *out,          \
+                         int32_t *out32, T *vals)                                          \
+    {                                                                                      \
+        int bad = 0;                                                                       \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+            T a = FABS(x[i]);                                                              \
+            work[i] = a;                                                                   \
+            bad |= !(a <= TMAX);                                                           \
+        }                                                                                  \
+        if (bad)                                                                           \
+            return -1;                                                                     \
+        T v = nth_smallest_##SUF(work, n, n - k);                                          \
+        emit_##SUF(x, NULL, n, k, v, 1, x, out, out32, vals);                              \
+        return 0;                                                                          \
+    }                                                                                      \
+                                                                                           \
+    static int topk_##SUF(const T *x, int64_t n, int64_t k, int64_t start, int64_t stride, \
+                          const int64_t *ranks, T *work, int64_t *out, int32_t *out32,     \
+                          T *vals)                                                         \
+    {                                                                                      \
+        if (stride <= 0)                                                                   \
+            return all_##SUF(x, n, k, work, out, out32, vals);                             \
+        int64_t n_s = 0, cap = 2 * k + 256, count = 0;                                     \
+        int bad = 0;                                                                       \
+        for (int64_t i = start; i < n; i += stride) { /* (4) */                            \
+            T a = FABS(x[i]);                                                              \
+            work[n_s++] = a;                                                               \
+            bad |= !(a <= TMAX);                                                           \
+        }                                                                                  \
+        if (bad)                                                                           \
+            return -1;                                                                     \
+        int64_t *idx = malloc((size_t)cap * sizeof(int64_t));                             \
+        T *mag = malloc((size_t)cap * sizeof(T));                                          \
+        for (int64_t r = 0, rank = 0; r < 3 && idx && mag; r++) {                          \
+            if (ranks[r] <= rank || rank == n_s)                                           \
+                continue; /* ranks ascend; a repeat would find the same C */               \
+            rank = ranks[r] < n_s ? ranks[r] : n_s;                                        \
+            T t = nth_smallest_##SUF(work, n_s, n_s - rank); /* (5) */                     \
+            count = candidates_##SUF(x, n, t, idx, mag, cap);                              \
+            if (count > cap) { /* short of room: grow once, pass again */                  \
+                free(idx);                                                                 \
+                free(mag);                                                                 \
+                cap = count;                                                               \
+                idx = malloc((size_t)cap * sizeof(int64_t));                               \
+                mag = malloc((size_t)cap * sizeof(T));                                     \
+                if (!idx || !mag)                                                          \
+                    break;                                                                 \
+                count = candidates_##SUF(x, n, t, idx, mag, cap);                          \
+            }                                                                              \
+            if (count < k)                                                                 \
+                continue;                                                                  \
+            for (int64_t j = 0; j < count; j++) /* NaN and Inf are always candidates */    \
+                bad |= !(mag[j] <= TMAX);                                                  \
+            T *copy = bad ? NULL : malloc((size_t)count * sizeof(T));                      \
+            if (copy) { /* (6) */                                                          \
+                memcpy(copy, mag, (size_t)count * sizeof(T));                              \
+                T v = nth_smallest_##SUF(copy, count, count - k);                          \
+                emit_##SUF(mag, idx, count, k, v, 0, x, out, out32, vals);                 \
+                free(copy);                                                                \
+            }                                                                              \
+            free(idx);                                                                     \
+            free(mag);                                                                     \
+            return bad ? -1 : (copy ? 0 : -2);                                             \
+        }                                                                                  \
+        int oom = !idx || !mag;                                                            \
+        free(idx);                                                                         \
+        free(mag);                                                                         \
+        return oom ? -2 : all_##SUF(x, n, k, work, out, out32, vals); /* (7) */           \
+    }
+
+DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F)
+DEFINE_KERNELS(double, f64, fabs, 1.79769313486231570815e+308)
+
+static PyObject *py_candidates(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long x, idx, mag;
+    long long n, cap;
+    int code;
+    double t;
+    if (!PyArg_ParseTuple(args, "KLidKKL", &x, &n, &code, &t, &idx, &mag, &cap))
+        return NULL;
+    int64_t count;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 0)
+        count = candidates_f32((const float *)(uintptr_t)x, n, (float)t, (int64_t *)(uintptr_t)idx,
+                               (float *)(uintptr_t)mag, cap);
+    else
+        count = candidates_f64((const double *)(uintptr_t)x, n, t, (int64_t *)(uintptr_t)idx,
+                               (double *)(uintptr_t)mag, cap);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLongLong(count);
+}
+
+static PyObject *py_select(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long mag, idx, work, out;
+    long long m, k;
+    int code;
+    if (!PyArg_ParseTuple(args, "KKLLiKK", &mag, &idx, &m, &k, &code, &work, &out))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 0)
+        select_f32((const float *)(uintptr_t)mag, (const int64_t *)(uintptr_t)idx, m, k,
+                   (float *)(uintptr_t)work, (int64_t *)(uintptr_t)out);
+    else
+        select_f64((const double *)(uintptr_t)mag, (const int64_t *)(uintptr_t)idx, m, k,
+                   (double *)(uintptr_t)work, (int64_t *)(uintptr_t)out);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(0);
+}
+
+static PyObject *py_topk(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long x, work, out, out32, vals;
+    long long n, k, start, stride;
+    int64_t ranks[3];
+    int code, status;
+    if (!PyArg_ParseTuple(args, "KLLiLLLLLKKKK", &x, &n, &k, &code, &start, &stride, &ranks[0],
+                          &ranks[1], &ranks[2], &work, &out, &out32, &vals))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 0)
+        status = topk_f32((const float *)(uintptr_t)x, n, k, start, stride, ranks,
+                          (float *)(uintptr_t)work, (int64_t *)(uintptr_t)out,
+                          (int32_t *)(uintptr_t)out32, (float *)(uintptr_t)vals);
+    else
+        status = topk_f64((const double *)(uintptr_t)x, n, k, start, stride, ranks,
+                          (double *)(uintptr_t)work, (int64_t *)(uintptr_t)out,
+                          (int32_t *)(uintptr_t)out32, (double *)(uintptr_t)vals);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(status);
+}
+
+static PyMethodDef methods[] = {
+    {"candidates", py_candidates, METH_VARARGS, "(1) candidate pass; see the file's comment."},
+    {"select", py_select, METH_VARARGS, "(2)-(3) exact top-k among candidates."},
+    {"topk", py_topk, METH_VARARGS, "(4)-(7) exact top-k of x; see the file's comment."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_select", "Compiled loops of the exact top-k selection.", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__select(void) { return PyModule_Create(&module); }

@@ -1,0 +1,132 @@
+"""The compiled loops of the exact top-k (``_select.c``), called on tensors.
+
+The install compiles ``src/sparsgd/compress/_select.c`` into ``sparsgd.compress._select``
+when a C compiler is there (pyproject.toml marks the extension optional). Without it, or with
+the environment variable ``SPARSGD_NO_KERNELS=1`` (read at import; :func:`set_enabled`
+switches them in a running process), or for inputs it does not take (not on
+CPU, not contiguous, not float32/float64), the callers use their numpy/torch paths, which give
+the same indices. Three calls, each one pass of compiled code with the GIL released:
+
+    candidates(x, t, scratch)      # (1) (indices, |x|) of every i with not(|x_i| < t)
+    select(indices, mags, k)       # (2) exact top-k among candidates, ties to the lower index
+    topk(x, k, plan, scratch)      # (3) exact top-k of x (sample, candidates, select, in
+                                   #     one call); None if x holds NaN or Inf
+    topk_message(x, k, plan, ...)  #     the same, straight into a float32 message with
+                                   #     int32 indices (the whole compressor in one call)
+
+Why compiled: the candidate pass of numpy (abs, compare, negate, nonzero: four passes over
+each chunk, and two temporary arrays) costs about 6x one read of x at d = 1e7; the same test
+in one loop, which skips a block of 32 entries with one vectorised compare when none is a
+candidate, costs about one read (docs/compression.md has the measurements).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor
+
+from sparsgd.compress.message import SparseMessage
+from sparsgd.compress.scratch import Scratch
+
+try:  # built by the install when a C compiler was found
+    from sparsgd.compress import _select
+except ImportError:  # pragma: no cover - depends on the install
+    _select = None
+
+__all__ = ["built", "candidates", "select", "set_enabled", "topk", "topk_message", "usable"]
+
+CODES = {torch.float32: 0, torch.float64: 1}
+DEFAULT_CAP = 1 << 14  # candidate slots on a first call; grown (one more pass) when short
+
+
+_enabled = os.environ.get("SPARSGD_NO_KERNELS", "") in ("", "0")  # read once, at import
+
+
+def built() -> bool:
+    """Whether the compiled module was built and is switched on."""
+    return _select is not None and _enabled
+
+
+def set_enabled(on: bool) -> bool:
+    """Switch the compiled loops on or off in this process (tests and ``bench select``
+    compare both paths); returns the previous setting."""
+    global _enabled
+    previous, _enabled = _enabled, bool(on)
+    return previous
+
+
+def usable(x: Tensor) -> bool:
+    """Whether the compiled loops take ``x``: built, CPU, contiguous, float32 or float64."""
+    return built() and x.device.type == "cpu" and x.dtype in CODES and x.is_contiguous()
+
+
+def candidates(x: Tensor, t: float, scratch: Scratch) -> tuple[Tensor, Tensor]:
+    """(1) ``(indices, magnitudes)`` of every i with ``not (|x_i| < t)`` (NaN and Inf
+    included), indices int64 ascending; fresh tensors. ``x`` must be :func:`usable`."""
+    d, code = x.numel(), CODES[x.dtype]
+    cap = max(scratch.capacity("kernel_idx"), DEFAULT_CAP)
+    for _ in range(2):  # at most one rerun: the second has room for every candidate
+        idx = scratch.take("kernel_idx", cap, torch.int64, x.device)
+        mag = scratch.take("kernel_mag", cap, x.dtype, x.device)
+        count = _select.candidates(x.data_ptr(), d, code, t, idx.data_ptr(), mag.data_ptr(), cap)
+        if count <= cap:
+            return idx[:count].clone(), mag[:count].clone()
+        cap = count
+    raise AssertionError("unreachable: the second pass had room for every candidate")
+
+
+def select(indices: Tensor | None, magnitudes: Tensor, k: int) -> Tensor:
+    """(2) ``(k,)`` int64: the entries of ``indices`` (0..m-1 when None) whose magnitudes are
+    the k largest, ties to the earlier entry, in the order given. ``magnitudes``: finite,
+    :func:`usable`; ``indices``: int64 contiguous of the same length; ``1 <= k <= m``."""
+    m = magnitudes.numel()
+    out = torch.empty(k, dtype=torch.int64)
+    work = torch.empty(m, dtype=magnitudes.dtype)
+    idx_ptr = 0 if indices is None else indices.data_ptr()
+    code = CODES[magnitudes.dtype]
+    _select.select(magnitudes.data_ptr(), idx_ptr, m, k, code, work.data_ptr(), out.data_ptr())
+    return out
+
+
+def topk(
+    x: Tensor, k: int, plan: tuple[int, int, tuple[int, int, int]], scratch: Scratch
+) -> Tensor | None:
+    """(3) ``(k,)`` int64 ascending indices of the k largest ``|x_i|``, ties to the lower
+    index; None if x holds NaN or Inf. ``plan = (start, stride, ranks)``: the sample
+    ``x[start::stride]`` and its three ranks (stride 0: no sample, all of x at once).
+    ``x`` must be :func:`usable`."""
+    out = torch.empty(k, dtype=torch.int64)
+    return out if _topk(x, k, plan, scratch, out.data_ptr(), 0, 0) else None
+
+
+def topk_message(
+    x: Tensor, k: int, plan: tuple[int, int, tuple[int, int, int]], scratch: Scratch
+) -> SparseMessage | None:
+    """(3) as a message: int32 indices and x's values there, written by the loop that chooses
+    them; None if x holds NaN or Inf. ``x``: float32, :func:`usable`, under 2**31 entries."""
+    indices = torch.empty(k, dtype=torch.int32)
+    values = torch.empty(k, dtype=x.dtype)
+    ok = _topk(x, k, plan, scratch, 0, indices.data_ptr(), values.data_ptr())
+    return SparseMessage(indices, values, x.numel()) if ok else None
+
+
+def _topk(
+    x: Tensor,
+    k: int,
+    plan: tuple[int, int, tuple[int, int, int]],
+    scratch: Scratch,
+    out: int,
+    out32: int,
+    vals: int,
+) -> bool:
+    """The compiled call; False if x holds NaN or Inf."""
+    start, stride, (r1, r2, r3) = plan
+    d = x.numel()
+    work = scratch.take("magnitudes", d, x.dtype, x.device)  # the sample, or |x| (no sample)
+    ptr, code, work_ptr = x.data_ptr(), CODES[x.dtype], work.data_ptr()
+    status = _select.topk(ptr, d, k, code, start, stride, r1, r2, r3, work_ptr, out, out32, vals)
+    if status == -2:
+        raise MemoryError(f"top-k of {d} entries: no memory for the candidates")
+    return status == 0

@@ -1,0 +1,139 @@
+"""The compiled selection loops give exactly what the numpy/torch path gives.
+
+Each compiled call is compared with the same call made with the loops switched off, on
+inputs chosen to reach its branches: thresholds of every sign and kind for the candidate pass
+(its float32 test works on the bits), more candidates than its first buffer holds, runs of
+ties for the quickselect, NaN and Inf off the sample positions, float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from sparsgd.compress import kernels
+from sparsgd.compress.candidates import candidates_at_least, select_exact
+from sparsgd.compress.checks import NonFiniteError
+from sparsgd.compress.message import gather_message
+from sparsgd.compress.registry import make_compressor
+from sparsgd.compress.scratch import Scratch
+from sparsgd.compress.topk import kernel_plan, sample_positions, topk_indices
+from sparsgd.compress.topk_reference import topk_reference
+
+pytestmark = pytest.mark.skipif(
+    kernels._select is None, reason="the compiled selection was not built (no C compiler)"
+)
+
+
+def _both(fn: Callable[[], Any]) -> tuple[Any, Any]:
+    """``fn()`` with the compiled loops, then without them."""
+    previous = kernels.set_enabled(True)
+    try:
+        compiled = fn()
+        kernels.set_enabled(False)
+        return compiled, fn()
+    finally:
+        kernels.set_enabled(previous)
+
+
+def _inputs(d: int) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(d)
+    zeros = torch.zeros(d)
+    zeros[:: max(1, d // 10)] = -1.5  # a few nonzero among exact zeros (+0 and -0 below)
+    zeros[1::3] = -0.0
+    return {
+        "randn": torch.randn(d, generator=g),
+        "ties": torch.randint(-3, 4, (d,), generator=g).float(),
+        "zeros": zeros,
+        "tiny": torch.randn(d, generator=g) * 1e-40,  # subnormal magnitudes
+    }
+
+
+@pytest.mark.parametrize("d", [1, 31, 32, 33, 1000, 70001])
+@pytest.mark.parametrize(
+    "t", [-1.0, -0.0, 0.0, 1e-41, 0.5, 1.5, 2.0, 1e30, float("inf"), float("nan")]
+)
+def test_candidates_match_the_numpy_pass(d: int, t: float) -> None:
+    for name, x in _inputs(d).items():
+        (idx, mag), (want_idx, want_mag) = _both(lambda x=x: candidates_at_least(x, t))
+        assert torch.equal(idx, want_idx), f"{name}: indices differ at t={t}"
+        assert torch.equal(mag, want_mag), f"{name}: magnitudes differ at t={t}"
+        assert torch.equal(*_both(lambda x=x: candidates_at_least(x.double(), t)[0]))
+
+
+def test_candidates_beyond_the_first_buffer() -> None:
+    """More candidates than DEFAULT_CAP: the loop counts them all, is given room, passes again;
+    the grown buffer then serves later calls."""
+    x = torch.randn(4 * kernels.DEFAULT_CAP, generator=torch.Generator().manual_seed(2))
+    scratch = Scratch()
+    idx, mag = kernels.candidates(x, 0.1, scratch)
+    want = (x.abs() >= 0.1).nonzero().squeeze(1)
+    assert want.numel() > kernels.DEFAULT_CAP
+    assert torch.equal(idx, want) and torch.equal(mag, x.abs()[want])
+    assert scratch.capacity("kernel_idx") == want.numel()
+    idx2, _ = kernels.candidates(x, 0.1, scratch)  # no growth now
+    assert torch.equal(idx2, want) and scratch.capacity("kernel_idx") == want.numel()
+
+
+@pytest.mark.parametrize("m", [1, 2, 7, 500, 20000])
+def test_select_matches_the_torch_rule(m: int) -> None:
+    g = torch.Generator().manual_seed(m)
+    indices = torch.sort(torch.randperm(10 * m, generator=g)[:m]).values
+    for magnitudes in (torch.rand(m, generator=g), torch.randint(0, 4, (m,), generator=g).float()):
+        for k in sorted({1, max(1, m // 3), m - 1 if m > 1 else 1, m}):
+            got, want = _both(lambda mag=magnitudes, k=k: select_exact(indices, mag, k))
+            assert torch.equal(got, want), f"m={m} k={k}"
+
+
+@pytest.mark.parametrize("d", [1, 5, 300, 4096, 100_003])
+@pytest.mark.parametrize("density", [1e-3, 0.05, 0.5, 1.0])
+def test_topk_message_is_the_gathered_message(d: int, density: float) -> None:
+    """The compressor's one compiled call: the indices of the exact top-k as int32 and the
+    values of x there, as gather_message would build them."""
+    compressor = make_compressor("topk")
+    for name, x in _inputs(d).items():
+        k = max(1, int(density * d))
+        msg = compressor.compress(x, density)
+        want = gather_message(x, topk_reference(x, k))
+        assert msg.indices.dtype == torch.int32 == want.indices.dtype, name
+        assert torch.equal(msg.indices, want.indices), name
+        assert torch.equal(msg.values, want.values), name  # -0.0 and +0.0 alike
+        assert torch.equal(msg.values.signbit(), want.values.signbit()), name  # and the sign
+
+
+@pytest.mark.parametrize("d", [1000, 300_007])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_off_the_sample_is_refused(d: int, bad: float) -> None:
+    """A single NaN/Inf where the sample does not look: the candidate pass still meets it."""
+    k = max(1, d // 1000)
+    x = torch.randn(d, generator=torch.Generator().manual_seed(1))
+    sampled = torch.zeros(d, dtype=torch.bool)
+    sampled[sample_positions(d, k)] = True
+    at = int((~sampled).nonzero()[len((~sampled).nonzero()) // 2])
+    x[at] = bad
+    with pytest.raises(NonFiniteError, match="x must be finite"):
+        topk_indices(x, k)
+    with pytest.raises(NonFiniteError, match="x must be finite"):
+        make_compressor("topk").compress(x, k / d)
+
+
+def test_plan_samples_below_the_dense_limit_only() -> None:
+    start, stride, ranks = kernel_plan(10**6, 1000)
+    assert stride > 0 and start == stride // 2 and ranks[0] <= ranks[1] <= ranks[2]
+    assert kernel_plan(1000, 500)[1] == 0  # k above FAST_MAX_DENSITY d: all of x at once
+
+
+def test_switch_falls_back() -> None:
+    """With the loops off, usable() says no and the result is the same."""
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(3))
+    previous = kernels.set_enabled(False)
+    try:
+        assert not kernels.usable(x)
+        assert torch.equal(topk_indices(x, 7), topk_reference(x, 7))
+    finally:
+        kernels.set_enabled(previous)
+    assert kernels.usable(x) == kernels.built()
+    assert not kernels.usable(x[::2]) and not kernels.usable(x.half())
