@@ -12,6 +12,9 @@ workers, against 41 s in one process.
 
 Shared: the suite's one end-to-end ``sparsgd train`` run (``sync_cli_run``), made once even
 when pytest-xdist workers ask for it, and a lock holder in another process (``lock_holder``).
+
+Selection: ``selection_path`` runs a test with the compiled selection loops and again with the
+numpy/torch path (``fallback`` with the latter only).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from sparsgd.compress import kernels
 
 CLI_RUN_TIMEOUT_S = 240  # a hang fails the tests that use the run instead of blocking the suite
 LOCK_HOLD_S = 60  # a lock holder sleeps this long at most; the tests kill it long before
@@ -162,3 +167,27 @@ def lock_holder() -> Iterator[Callable[[Path], multiprocessing.process.BaseProce
     for holder in holders:
         holder.kill()
         holder.join()
+
+
+@pytest.fixture(params=["compiled", "fallback"])
+def selection_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each implementation of the exact selection: the compiled loops of
+    sparsgd.compress.kernels (skipped where the install built none) and the numpy/torch path
+    that runs without them. Both must give the same indices."""
+    if request.param == "compiled" and kernels._select is None:
+        pytest.skip("the compiled selection was not built (no C compiler at install time)")
+    previous = kernels.set_enabled(request.param == "compiled")
+    try:
+        yield request.param
+    finally:
+        kernels.set_enabled(previous)
+
+
+@pytest.fixture
+def fallback() -> Iterator[None]:
+    """The numpy/torch path only (the compiled loops switched off), for tests of its pieces."""
+    previous = kernels.set_enabled(False)
+    try:
+        yield
+    finally:
+        kernels.set_enabled(previous)

@@ -1,13 +1,15 @@
-"""The gTop-k merge rule: union summed, k kept by magnitude, ties to the lower index."""
+"""The gTop-k merge rule: union summed, k kept by magnitude, ties to the lower index; with the
+compiled merge and with the torch one (the ``selection_path`` fixture)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparsgd.comm.gtopk import merge
+from sparsgd.compress import kernels
 from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk_reference import topk_reference
 
@@ -25,7 +27,7 @@ def dense(e: SparseMessage) -> torch.Tensor:
     return e.to_dense(torch.float32)
 
 
-def test_shared_indices_are_added_then_k_kept_by_magnitude():
+def test_shared_indices_are_added_then_k_kept_by_magnitude(selection_path: str) -> None:
     a = entries({1: 3.0, 4: -1.0, 9: 0.5})
     b = entries({4: -2.5, 7: 2.0, 9: -0.25})
     kept, dropped = merge(a, b, 2)
@@ -35,7 +37,7 @@ def test_shared_indices_are_added_then_k_kept_by_magnitude():
     assert dropped.values.tolist() == [2.0, 0.25]
 
 
-def test_ties_go_to_the_lower_index_whatever_the_argument_order():
+def test_ties_go_to_the_lower_index_whatever_the_argument_order(selection_path: str) -> None:
     a = entries({10: 2.0, 3: -1.0})
     b = entries({5: -2.0, 30: 2.0})
     for first, second in ((a, b), (b, a)):
@@ -44,7 +46,7 @@ def test_ties_go_to_the_lower_index_whatever_the_argument_order():
         assert dropped.indices.tolist() == [3, 30]
 
 
-def test_small_union_keeps_everything_and_drops_nothing():
+def test_small_union_keeps_everything_and_drops_nothing(selection_path: str) -> None:
     kept, dropped = merge(entries({2: 1.0}), entries({2: 1.0, 6: -4.0}), 5)
     assert kept.indices.tolist() == [2, 6] and kept.values.tolist() == [2.0, -4.0]
     assert dropped.indices.numel() == 0
@@ -63,9 +65,11 @@ pair_sets = st.dictionaries(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(pair_sets, pair_sets, st.integers(1, 24))
-def test_kept_plus_dropped_is_the_union_and_kept_is_its_topk(pa, pb, k):
+def test_kept_plus_dropped_is_the_union_and_kept_is_its_topk(selection_path: str, pa, pb, k):
     a, b = entries(pa), entries(pb)
     kept, dropped = merge(a, b, k)
     union = dense(a) + dense(b)
@@ -79,3 +83,26 @@ def test_kept_plus_dropped_is_the_union_and_kept_is_its_topk(pa, pb, k):
     on_support = union[torch.tensor(support)]
     chosen = topk_reference(on_support, min(k, len(support)))
     assert kept.indices.tolist() == [support[i] for i in chosen.tolist()]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_both_paths_give_the_same_bits(dtype: torch.dtype) -> None:
+    """Signed zeros and shared indices included: the compiled merge adds into zeros too."""
+    g = torch.Generator().manual_seed(7)
+    sets = []
+    for _ in range(2):
+        idx = torch.sort(torch.randperm(4000, generator=g)[:1500]).values
+        values = torch.randn(1500, generator=g)
+        values[::5], values[1::5] = -0.0, 0.0
+        sets.append(SparseMessage(idx, values.to(dtype), 4000))
+    results = []
+    for on in (True, False):
+        previous = kernels.set_enabled(on)
+        try:
+            results.append(merge(sets[0], sets[1], 700))
+        finally:
+            kernels.set_enabled(previous)
+    for got, want in zip(results[0], results[1], strict=True):
+        assert torch.equal(got.indices, want.indices)
+        assert torch.equal(got.values, want.values)
+        assert torch.equal(got.values.signbit(), want.values.signbit())

@@ -45,6 +45,7 @@ from torch import Tensor
 from sparsgd.comm.base import InputCheck, Workspace, check_compressor, select_topk
 from sparsgd.comm.stats import Ledger, Reduced
 from sparsgd.comm.wire import HEADER_NBYTES, entry_nbytes, open_link, pack_, unpack
+from sparsgd.compress import kernels
 from sparsgd.compress.base import Compressor
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
@@ -83,19 +84,35 @@ def merge(a: SparseMessage, b: SparseMessage, k: int) -> tuple[SparseMessage, Sp
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1; got {k!r}")
-    indices, order = torch.sort(torch.cat([a.indices.long(), b.indices.long()]), stable=True)
-    values = torch.cat([a.values, b.values])[order]
-    union, slot = torch.unique_consecutive(indices, return_inverse=True)  # (u,), (2n,)
-    summed = torch.zeros(union.numel(), dtype=values.dtype, device=values.device)
-    summed.index_add_(0, slot, values)
+    union, summed = _union_sum(a, b)
     if union.numel() <= k:
         return SparseMessage(union, summed, a.numel), SparseMessage(union[:0], summed[:0], a.numel)
     # positions in `union` follow index order: topk_indices' lower-position tie-break is the
     # lower-index tie-break of the rule
+    chosen = topk_indices(summed, k)  # (k,) ascending positions in union
+    if kernels.usable(summed):
+        lost = kernels.complement(chosen, union.numel())  # the other positions, ascending
+        kept = SparseMessage(union[chosen], summed[chosen], a.numel)
+        return kept, SparseMessage(union[lost], summed[lost], a.numel)
     keep = torch.zeros(union.numel(), dtype=torch.bool, device=union.device)
-    keep[topk_indices(summed, k)] = True
+    keep[chosen] = True
     kept = SparseMessage(union[keep], summed[keep], a.numel)
     return kept, SparseMessage(union[~keep], summed[~keep], a.numel)
+
+
+def _union_sum(a: SparseMessage, b: SparseMessage) -> tuple[Tensor, Tensor]:
+    """``(union, summed)``: the indices of ``a`` or ``b`` ascending, values added where both
+    hold one (into zeros, so each value is ``(0 + a_j) + b_j``); one compiled linear merge
+    where the values' dtype allows (the same bits), else sort, unique and index_add."""
+    a_idx, b_idx = a.indices.long().contiguous(), b.indices.long().contiguous()
+    same = a.values.dtype == b.values.dtype
+    if same and kernels.usable(a.values) and kernels.usable(b.values):
+        return kernels.union_sum(a_idx, a.values, b_idx, b.values)
+    indices, order = torch.sort(torch.cat([a_idx, b_idx]), stable=True)
+    values = torch.cat([a.values, b.values])[order]
+    union, slot = torch.unique_consecutive(indices, return_inverse=True)  # (u,), (2n,)
+    summed = torch.zeros(union.numel(), dtype=values.dtype, device=values.device)
+    return union, summed.index_add_(0, slot, values)
 
 
 class GTopk:

@@ -1,6 +1,6 @@
 /* Compiled loops of the exact top-k selection (sparsgd.compress.kernels wraps them).
  *
- * Four functions over a flat float32 or float64 array x of n entries, each one call with the
+ * Six functions; five over a flat float32 or float64 array x of n entries, each one call with the
  * GIL released; code: 0 for float32, 1 for float64. Addresses come in as integers
  * (tensor.data_ptr()); the caller checks sizes, dtypes and contiguity.
  *
@@ -27,6 +27,14 @@
  *       (7) else: (2)-(3) over all of x, |x| copied into work with a finiteness test
  *       Positions go to out (int64), or to out32 (int32) when out32 != 0; with vals != 0 the
  *       values x_i too: the whole sparse message in one call.
+ *
+ *   union_sum(ai, av, na, bi, bv, nb, code, oi, ov) -> n
+ *       (8) two sets of ascending distinct int64 indices with values: their union, ascending,
+ *           into oi (n entries), the values summed where an index is in both (s = 0; s += a;
+ *           s += b: what index_add into zeros gives, bit for bit, -0.0 included).
+ *
+ *   complement(pos, k, n, out) -> 0
+ *       (9) out = the n - k ascending integers of [0, n) not among the k ascending pos.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -273,6 +281,33 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         free(idx);                                                                         \
         free(mag);                                                                         \
         return oom ? -2 : all_##SUF(x, n, k, work, out, out32, vals); /* (7) */           \
+    } \
+                                                                                           \
+    /* (8) the union of two ascending index lists, values summed where both hold one:      \
+     * s = 0, s += a, s += b, as an index_add into zeros does it, bit for bit. */          \
+    static int64_t union_sum_##SUF(const int64_t *ai, const T *av, int64_t na,             \
+                                   const int64_t *bi, const T *bv, int64_t nb,             \
+                                   int64_t *oi, T *ov)                                     \
+    {                                                                                      \
+        int64_t i = 0, j = 0, o = 0;                                                       \
+        while (i < na || j < nb) {                                                         \
+            T s = 0;                                                                       \
+            int64_t at;                                                                    \
+            if (j == nb || (i < na && ai[i] < bi[j])) {                                    \
+                at = ai[i];                                                                \
+                s += av[i++];                                                              \
+            } else if (i == na || bi[j] < ai[i]) {                                         \
+                at = bi[j];                                                                \
+                s += bv[j++];                                                              \
+            } else {                                                                       \
+                at = ai[i];                                                                \
+                s += av[i++];                                                              \
+                s += bv[j++];                                                              \
+            }                                                                              \
+            oi[o] = at;                                                                    \
+            ov[o++] = s;                                                                   \
+        }                                                                                  \
+        return o;                                                                          \
     }
 
 DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F)
@@ -341,10 +376,56 @@ static PyObject *py_topk(PyObject *self, PyObject *args)
     return PyLong_FromLong(status);
 }
 
+/* (9) the ascending integers of [0, n) that are not in pos (k ascending distinct entries). */
+static PyObject *py_complement(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long pos, out;
+    long long k, n;
+    if (!PyArg_ParseTuple(args, "KLLK", &pos, &k, &n, &out))
+        return NULL;
+    const int64_t *p = (const int64_t *)(uintptr_t)pos;
+    int64_t *o = (int64_t *)(uintptr_t)out;
+    Py_BEGIN_ALLOW_THREADS
+    int64_t j = 0, m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (j < k && p[j] == i)
+            j++;
+        else
+            o[m++] = i;
+    }
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(0);
+}
+
+static PyObject *py_union_sum(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned long long ai, av, bi, bv, oi, ov;
+    long long na, nb;
+    int code;
+    int64_t n;
+    if (!PyArg_ParseTuple(args, "KKLKKLiKK", &ai, &av, &na, &bi, &bv, &nb, &code, &oi, &ov))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 0)
+        n = union_sum_f32((const int64_t *)(uintptr_t)ai, (const float *)(uintptr_t)av, na,
+                          (const int64_t *)(uintptr_t)bi, (const float *)(uintptr_t)bv, nb,
+                          (int64_t *)(uintptr_t)oi, (float *)(uintptr_t)ov);
+    else
+        n = union_sum_f64((const int64_t *)(uintptr_t)ai, (const double *)(uintptr_t)av, na,
+                          (const int64_t *)(uintptr_t)bi, (const double *)(uintptr_t)bv, nb,
+                          (int64_t *)(uintptr_t)oi, (double *)(uintptr_t)ov);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLongLong(n);
+}
+
 static PyMethodDef methods[] = {
     {"candidates", py_candidates, METH_VARARGS, "(1) candidate pass; see the file's comment."},
     {"select", py_select, METH_VARARGS, "(2)-(3) exact top-k among candidates."},
     {"topk", py_topk, METH_VARARGS, "(4)-(7) exact top-k of x; see the file's comment."},
+    {"union_sum", py_union_sum, METH_VARARGS, "(8) union of two sparse sets, values summed."},
+    {"complement", py_complement, METH_VARARGS, "(9) [0, n) without the ascending pos."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,7 +5,7 @@ when a C compiler is there (pyproject.toml marks the extension optional). Withou
 the environment variable ``SPARSGD_NO_KERNELS=1`` (read at import; :func:`set_enabled`
 switches them in a running process), or for inputs it does not take (not on
 CPU, not contiguous, not float32/float64), the callers use their numpy/torch paths, which give
-the same indices. Three calls, each one pass of compiled code with the GIL released:
+the same indices. Five calls, each one pass of compiled code with the GIL released:
 
     candidates(x, t, scratch)      # (1) (indices, |x|) of every i with not(|x_i| < t)
     select(indices, mags, k)       # (2) exact top-k among candidates, ties to the lower index
@@ -13,6 +13,8 @@ the same indices. Three calls, each one pass of compiled code with the GIL relea
                                    #     one call); None if x holds NaN or Inf
     topk_message(x, k, plan, ...)  #     the same, straight into a float32 message with
                                    #     int32 indices (the whole compressor in one call)
+    union_sum(ai, av, bi, bv)      # (4) union of two sparse sets, values summed (gTop-k's merge)
+    complement(positions, n)       # (5) [0, n) without the given positions (what a merge drops)
 
 Why compiled: the candidate pass of numpy (abs, compare, negate, nonzero: four passes over
 each chunk, and two temporary arrays) costs about 6x one read of x at d = 1e7; the same test
@@ -35,7 +37,17 @@ try:  # built by the install when a C compiler was found
 except ImportError:  # pragma: no cover - depends on the install
     _select = None
 
-__all__ = ["built", "candidates", "select", "set_enabled", "topk", "topk_message", "usable"]
+__all__ = [
+    "built",
+    "candidates",
+    "complement",
+    "select",
+    "set_enabled",
+    "topk",
+    "topk_message",
+    "union_sum",
+    "usable",
+]
 
 CODES = {torch.float32: 0, torch.float64: 1}
 DEFAULT_CAP = 1 << 14  # candidate slots on a first call; grown (one more pass) when short
@@ -130,3 +142,26 @@ def _topk(
     if status == -2:
         raise MemoryError(f"top-k of {d} entries: no memory for the candidates")
     return status == 0
+
+
+def union_sum(a_idx: Tensor, a_val: Tensor, b_idx: Tensor, b_val: Tensor) -> tuple[Tensor, Tensor]:
+    """(4) the union of two sparse sets (int64 ascending distinct indices, values of one dtype
+    that :func:`usable` takes), ascending, values summed where both hold an index: the
+    ``sort``, ``unique_consecutive`` and ``index_add_`` into zeros of the torch path, with the
+    same bits, in one linear merge. Fresh tensors, as long as the union."""
+    n = a_idx.numel() + b_idx.numel()
+    out_idx = torch.empty(n, dtype=torch.int64)
+    out_val = torch.empty(n, dtype=a_val.dtype)
+    ptrs = (a_idx.data_ptr(), a_val.data_ptr(), a_idx.numel(), b_idx.data_ptr(), b_val.data_ptr())
+    m = _select.union_sum(
+        *ptrs, b_idx.numel(), CODES[a_val.dtype], out_idx.data_ptr(), out_val.data_ptr()
+    )
+    return out_idx[:m], out_val[:m]
+
+
+def complement(positions: Tensor, n: int) -> Tensor:
+    """(5) ``(n - k,)`` int64: the ascending integers of ``[0, n)`` not among ``positions``
+    (``(k,)`` int64 ascending distinct, contiguous, within ``[0, n)``)."""
+    out = torch.empty(n - positions.numel(), dtype=torch.int64)
+    _select.complement(positions.data_ptr(), positions.numel(), n, out.data_ptr())
+    return out

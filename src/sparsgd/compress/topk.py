@@ -16,6 +16,12 @@ The result is exact whatever the sample says; the sample only decides the speed.
 with ``|x_i| >= t`` is a candidate, so if ``|C| >= k`` the k-th largest of ``|x|`` is in C
 and so is every entry tied with it: the top-k of C is the top-k of x.
 
+Where the install compiled :mod:`sparsgd.compress.kernels` (CPU, contiguous float32/64), (1)
+to (4) run in one compiled call at every size (:func:`kernel_plan` gives it the sample and
+ranks above; k above FAST_MAX_DENSITY d goes straight to the whole of x), and the ``topk``
+compressor has the same call write the message (int32 indices, the values) too. Everything
+below is the path without it, which gives the same indices.
+
 Below FAST_MIN_NUMEL entries the fixed cost of a few dozen small operations dominates, and a
 plain exact selection of the k-th and (k+1)-th largest magnitudes v_k, v_{k+1} is cheaper:
 
