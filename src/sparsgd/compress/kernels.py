@@ -136,9 +136,9 @@ def _topk(
     """The compiled call; False if x holds NaN or Inf."""
     start, stride, (r1, r2, r3) = plan
     d = x.numel()
-    work = scratch.take("magnitudes", d, x.dtype, x.device)  # the sample, or |x| (no sample)
-    ptr, code, work_ptr = x.data_ptr(), CODES[x.dtype], work.data_ptr()
-    status = _select.topk(ptr, d, k, code, start, stride, r1, r2, r3, work_ptr, out, out32, vals)
+    work = scratch.address("magnitudes", d, x.dtype)  # the sample, or |x| (no sample)
+    ptr, code = x.data_ptr(), CODES[x.dtype]
+    status = _select.topk(ptr, d, k, code, start, stride, r1, r2, r3, work, out, out32, vals)
     if status == -2:
         raise MemoryError(f"top-k of {d} entries: no memory for the candidates")
     return status == 0

@@ -8,7 +8,8 @@ selection that runs every step keeps its work buffers between calls:
 
 The views are valid until the next ``take`` of the same name; their contents are garbage on
 return. ``take_array`` does the same for CPU numpy arrays (the small-x path of ``topk`` runs
-in numpy; a torch view plus ``.numpy()`` costs more than the work at a few thousand entries).
+in numpy; a torch view plus ``.numpy()`` costs more than the work at a few thousand entries),
+and ``address`` gives only a CPU buffer's address, for the compiled loops.
 A :class:`Scratch` is not shared between threads. Who owns one: the ``topk`` compressor (one
 per compressor) and any caller of :func:`~sparsgd.compress.topk.topk_indices` that passes its
 own; without one, each call builds a throw-away Scratch.
@@ -49,6 +50,14 @@ class Scratch:
             buf = np.empty(n, dtype=dtype)
             self._arrays[name] = buf
         return buf[:n]
+
+    def address(self, name: str, n: int, dtype: torch.dtype) -> int:
+        """The address of a CPU buffer ``name`` of at least ``n`` entries (for compiled code,
+        which needs no view: cheaper than :meth:`take` on calls of a few microseconds)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device.type != "cpu":
+            buf = self.take(name, n, dtype, torch.device("cpu"))
+        return buf.data_ptr()
 
     def capacity(self, name: str) -> int:
         """Entries the tensor buffer ``name`` holds now (0 if there is none yet)."""

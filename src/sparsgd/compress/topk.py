@@ -42,6 +42,7 @@ paths keep their ``|x|``, its partitioned copy and the positions there too.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -89,7 +90,7 @@ def topk_indices(x: Tensor, k: int, scratch: Scratch | None = None) -> Tensor:
     check_k(k, d)
     scratch = scratch if scratch is not None else Scratch()
     if kernels.usable(x):  # (1)-(4) in one compiled call
-        chosen = kernels.topk(x.detach(), k, kernel_plan(d, k), scratch)
+        chosen = kernels.topk(x, k, kernel_plan(d, k), scratch)
         if chosen is None:
             check_finite(x, "x")  # raises
         return chosen
@@ -119,8 +120,17 @@ def kernel_plan(d: int, k: int) -> tuple[int, int, tuple[int, int, int]]:
     """``(start, stride, ranks)`` for :func:`sparsgd.compress.kernels.topk`: the sample of
     (1) and the three ranks of the ladder, or stride 0 (no sample: the exact path over all
     of x) when k is above FAST_MAX_DENSITY d. The compiled loop samples at any d: its fixed
-    cost is a few microseconds, so unlike the torch path it needs no small-x branch."""
-    if k > FAST_MAX_DENSITY * d:
+    cost is a few microseconds, so unlike the torch path it needs no small-x branch. Cached
+    (a training run asks for the same few (d, k) every step), keyed by the tuning constants
+    too."""
+    return _plan(d, k, FAST_MAX_DENSITY, SAMPLE_HITS, MAX_SAMPLE_FRACTION)
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(
+    d: int, k: int, max_density: float, hits: int, fraction: float
+) -> tuple[int, int, tuple[int, int, int]]:
+    if k > max_density * d:
         return 0, 0, (0, 0, 0)
     sample = sample_positions(d, k)
     n_s = len(range(sample.start, d, sample.step))
@@ -207,7 +217,7 @@ class TopKCompressor:
         k = k_from_density(density, d)
         if x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
             plan = kernel_plan(d, k)  # select and gather in one compiled call
-            msg = kernels.topk_message(x.detach(), k, plan, self._scratch)
+            msg = kernels.topk_message(x, k, plan, self._scratch)
             if msg is None:
                 check_finite(x, "x")  # raises
             return msg
