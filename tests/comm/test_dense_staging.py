@@ -94,6 +94,7 @@ def run_failures(ctx: WorkerContext) -> dict:
             "copied_after": _call(copied, good.clone(), DENSITY),
             "staged_after": _call(staged, _staged(staged, good), DENSITY),
         }
+    out["not_tensor"] = _call(copied, good.tolist() if ctx.rank == 2 else good.clone(), DENSITY)
     out["mismatch"] = {  # rank 1 asks for another k: every rank raises the same error
         "copied": _call(copied, good.clone(), mismatch),
         "staged": _call(staged, _staged(staged, good), mismatch),
@@ -200,3 +201,12 @@ def test_staging_refuses_a_bad_size_or_dtype():
     (out,) = launch(run_bad_staging, 1, (), OPTIONS, deadline_s=GROUP_TIMEOUT_S)
     assert out["zero"][0] == "ValueError" and "numel" in out["zero"][1]
     assert out["int"][0] == "TypeError" and "torch.int64" in out["int"][1]
+
+
+def test_a_rank_passing_no_tensor_in_the_steady_state_raises_with_every_other_rank(failures):
+    for rank, out in enumerate(failures):
+        kind, message = out["not_tensor"]["error"]
+        if rank == 2:
+            assert kind == "TypeError" and "p must be a torch.Tensor; got list" in message
+        else:
+            assert kind == "ValueError" and "rank(s) [2] passed invalid input" in message

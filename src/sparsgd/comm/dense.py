@@ -89,7 +89,8 @@ class DenseAllreduce:
 
     def _attempt(self, p: Tensor, density: float, status: int, ledger: Ledger) -> Reduced | None:
         numel, dtype = self._check.agreed.numel, self._check.agreed.dtype
-        buffer = self._buffers(numel, dtype, p.device)
+        device = p.device if isinstance(p, Tensor) else self._buffer.device  # flagged: not one
+        buffer = self._buffers(numel, dtype, device)
         staged = _is_start_of(p, buffer)
         with ledger.phase("select"):
             bound = _largest_magnitude(p) if status == 0 else math.nan  # (1)
