@@ -15,9 +15,16 @@ that rides in its messages included), rank 0's messages sent and received, both 
 dense measured in this same run, and for dense ``plain_ms``: a plain ``dist.all_reduce`` of
 the same tensor, timed in the same run.
 
-``overwrite=True`` times ``reduce(q, density, overwrite=True)`` (the sync step's call: the
-collective may write the residual into q) on a copy q of p refilled before each call, outside
-the timed span, so every call sees the same input.
+The dense row is timed the way the sync step calls dense: p is written into the collective's
+staging view (:meth:`~sparsgd.comm.dense.DenseAllreduce.staging`, the first d entries of its
+all-reduce buffer, where the step flattens the gradients) before each call, outside the timed
+span, and reduced there with no copy; ``plain_ms`` beside it is ``dist.all_reduce`` of a
+separate tensor of the same d entries. (A p outside the staging view, as with the sync step's
+memory ``residual``, adds one copy of d entries to dense's apply phase.)
+
+``overwrite=True`` times the sparse collectives' ``reduce(q, density, overwrite=True)`` (the
+sync step's call: the collective may write the residual into q) on a copy q of p refilled
+before each call, outside the timed span, so every call sees the same input.
 """
 
 from __future__ import annotations
@@ -53,14 +60,16 @@ def bench_worker(
     generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
     plain = p.clone()  # (numel,) reused by the plain all_reduce timed beside dense
-    q = p.clone() if overwrite else p  # (numel,) the input of every timed call
+    copy = p.clone() if overwrite else p  # (numel,) the sparse collectives' input
     out = {}
     for name in COLLECTIVES:
         collective = make_collective(name)
         collective.reduce(p, density)  # untimed warm-up
+        staging = getattr(collective, "staging", None)  # dense: where the sync step writes g
+        q = staging(numel, p.dtype, p.device) if callable(staging) else copy
         rows = []
         for _ in range(repeats):
-            if overwrite:
+            if q is not p:
                 q.copy_(p)  # the same input every call, refilled outside the timed span
             dist.barrier()
             start = time.perf_counter()

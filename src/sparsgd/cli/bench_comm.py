@@ -3,8 +3,10 @@
 dense, topk_allgather, gtopk and gtopk_exact, each timed as the slowest rank's median over
 --repeats calls, split into select / comm / apply, with the bytes and messages they counted
 and their ratios to dense measured in the same run; ``plain_ms`` is a bare gloo collective of
-the same bytes. With --lab RATE the ranks run on an emulated cluster of shaped links and each
-row gains ``model_ms``, the alpha-beta cost with alpha and beta calibrated on that cluster.
+the same bytes. dense is called as the sync step calls it: p written into its staging view
+beforehand (untimed), reduced there with no copy. With --lab RATE the ranks run on an
+emulated cluster of shaped links and each row gains ``model_ms``, the alpha-beta cost with
+alpha and beta calibrated on that cluster.
 The measuring code, and what every column means, is :mod:`sparsgd.bench.comm` (and
 :mod:`sparsgd.bench.lab_comm`); this module parses the options and prints the table.
 """
@@ -40,8 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="hand p over as the sync step does (reduce(p, rho, overwrite=True): the residual "
-        "is written into p, no copy); p is refilled before each call, untimed",
+        help="hand p over to the sparse collectives as the sync step does (reduce(p, rho, "
+        "overwrite=True): the residual is written into p, no copy); p is refilled before each "
+        "call, untimed. dense is always timed on p written into its staging view",
     )
     parser.add_argument(
         "--lab",

@@ -24,10 +24,10 @@ when they say something is wrong, or before the first call:
     #     signature, else 1; it travels in the payload (tree header, length header, one
     #     element appended to the dense buffer), and a flagged rank sends placeholders of the
     #     agreed size, so no message ever has a size its receiver did not expect
-    # (3) every rank learns the sum of the statuses from the exchange; if it is > 0, every
-    #     rank runs the handshake (1): it raises with the full report (the same errors on
-    #     every rank) or, when all ranks changed signature together (a density schedule),
-    #     adopts the new one, and the call is made again
+    # (3) every rank learns the sum of the statuses from the exchange; if it is > 0 (dense:
+    #     NaN, see (2b)), every rank runs the handshake (1): it raises with the full report
+    #     (the same errors on every rank) or, when all ranks changed signature together (a
+    #     density schedule), adopts the new one, and the call is made again
 
 A rank whose own input was invalid re-raises its own error (it names the parameter, the value
 and the reason); the others raise a ValueError naming that rank. NaN/Inf anywhere raises
@@ -36,9 +36,10 @@ status of (2) costs no pass of its own where the collective reads ``p`` anyway:
 
     # (2a) exact top-k selection (gtopk, gtopk_exact, topk_allgather without a compressor):
     #      topk_indices raises NonFiniteError for NaN/Inf at no extra cost; caught, status 1
-    # (2b) dense: the all-reduced sum S is tested after the exchange (aminmax of S); if it
-    #      holds NaN/Inf, every rank runs the handshake (1): it names the ranks whose p is
-    #      not finite, or, when every p was finite, every rank raises an overflow
+    # (2b) dense: one aminmax pass of p before the exchange gives finiteness and max |p|;
+    #      the appended element carries max |p| (NaN to flag), so the sum of the statuses is
+    #      NaN when some rank flagged, and otherwise bounds every entry of the sum: only a
+    #      bound near the dtype's largest value makes every rank test the sum for an overflow
     # (2c) topk_allgather with a compressor (which may not read every entry): ``aminmax`` of
     #      ``p`` before the call (NaN and Inf propagate to the min or the max)
 

@@ -5,6 +5,9 @@ Both trainers see the trainable parameters in ``model.parameters()`` order as x 
     g = cat([p.grad.reshape(-1) for p in params])       # (d,), d = sum of p.numel()
     write_grad_(params, a)                              # p.grad = a[offset : offset + p.numel()]
 
+``flat_grad(params, out=buf)`` writes the same g into a reused ``buf``, and
+``write_grad_(params, a, divisor=P)`` writes the slices of a / P, each without a (d,) temporary.
+
 A parameter that took no part in the loss (``p.grad is None``) contributes zeros, so that d and
 the offsets never change from one step to the next. Parameters shared by two modules (tied
 weights) appear once: ``model.parameters()`` already lists them once.
@@ -37,8 +40,14 @@ def trainable(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def flat_grad(params: list[nn.Parameter]) -> Tensor:
-    """``(d,)`` float32 copy of all gradients (zeros where ``grad`` is ``None``)."""
+def flat_grad(params: list[nn.Parameter], out: Tensor | None = None) -> Tensor:
+    """``(d,)`` float32 copy of all gradients (zeros where ``grad`` is ``None``).
+
+    With ``out`` (a contiguous ``(d,)`` float32 tensor, e.g. a buffer reused across steps) the
+    gradients are written into it and it is returned: the same bits, nothing allocated.
+    """
+    if out is not None:
+        return _flat_grad_into(params, out)
     parts = [
         p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(p).reshape(-1)
         for p in params
@@ -46,24 +55,59 @@ def flat_grad(params: list[nn.Parameter]) -> Tensor:
     return torch.cat(parts).to(torch.float32)
 
 
+def _flat_grad_into(params: list[nn.Parameter], out: Tensor) -> Tensor:
+    """Each gradient converted once to float32 into its slice of ``out`` (as ``cat`` + ``to``
+    round it: the conversion to a wider dtype is exact)."""
+    total = sum(p.numel() for p in params)
+    if not isinstance(out, Tensor) or out.shape != (total,) or out.dtype != torch.float32:
+        what = f"{tuple(out.shape)} {out.dtype}" if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"out must be a ({total},) float32 tensor; got {what}")
+    if not out.is_contiguous():
+        raise ValueError("out must be contiguous: it is written in slices of the flat layout")
+    offset = 0
+    for p in params:
+        piece = out[offset : offset + p.numel()]
+        if p.grad is None:
+            piece.zero_()
+        else:
+            piece.copy_(p.grad.detach().reshape(-1))
+        offset += p.numel()
+    return out
+
+
 def flat_params(params: list[nn.Parameter]) -> Tensor:
     """``(d,)`` copy of all parameter values."""
     return torch.cat([p.detach().reshape(-1) for p in params])
 
 
-def write_grad_(params: list[nn.Parameter], flat: Tensor) -> None:
-    """Set every ``p.grad`` to its slice of ``flat`` (``(d,)``); changes the gradients only."""
+def write_grad_(params: list[nn.Parameter], flat: Tensor, divisor: int | None = None) -> None:
+    """Set every ``p.grad`` to its slice of ``flat`` (``(d,)``), or of ``flat / divisor``;
+    changes the gradients only.
+
+    With ``divisor`` the division is done slice by slice, straight into a gradient of
+    ``flat``'s dtype (the same bits as ``flat / divisor``, without a (d,) temporary).
+    """
     total = sum(p.numel() for p in params)
     if flat.shape != (total,):
         raise ValueError(f"flat gradient must have shape ({total},); got {tuple(flat.shape)}")
+    if divisor is not None and (isinstance(divisor, bool) or not isinstance(divisor, int)):
+        raise TypeError(f"divisor must be an int or None; got {divisor!r}")
+    if divisor is not None and divisor < 1:
+        raise ValueError(f"divisor must be >= 1; got {divisor}")
     offset = 0
     for p in params:
-        piece = flat[offset : offset + p.numel()].view_as(p).to(p.dtype)
+        piece = flat[offset : offset + p.numel()].view_as(p)
+        offset += p.numel()
+        if divisor is not None and p.grad is not None and p.grad.dtype == flat.dtype:
+            torch.div(piece, divisor, out=p.grad)
+            continue
+        if divisor is not None:
+            piece = piece / divisor
+        piece = piece.to(p.dtype)
         if p.grad is None:
             p.grad = piece.clone()
         else:
             p.grad.copy_(piece)
-        offset += p.numel()
 
 
 def checksum(x: Tensor) -> float:
