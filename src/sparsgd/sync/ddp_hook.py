@@ -72,6 +72,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from sparsgd.comm import Collective, make_collective
+from sparsgd.comm.stats import PHASES
 from sparsgd.compress.checks import check_density
 from sparsgd.sync.bucket_residuals import BucketResiduals, Layout
 from sparsgd.sync.config import METHODS
@@ -117,6 +118,7 @@ class SparseHookState:
         self.calls = 0  # statistics: collectives run, bytes this rank sent and received
         self.bytes_sent = 0
         self.bytes_recv = 0
+        self.seconds = dict.fromkeys(PHASES, 0.0)  # statistics: the collectives' phases, summed
         self._collectives: dict[int, Collective] = {}  # bucket index (or MODEL_KEY) -> its own
         self._waiting: list[Piece] = []  # scope "model": this step's buckets so far
         self._joined = torch.empty(0)  # scope "model": (d,) every bucket's p, in arrival order
@@ -197,6 +199,8 @@ class SparseHookState:
         self.calls += 1
         self.bytes_sent += reduced.stats.bytes_sent
         self.bytes_recv += reduced.stats.bytes_recv
+        for phase in PHASES:
+            self.seconds[phase] += getattr(reduced.stats, f"{phase}_s")
 
     def submit(self, key: int, job: Job) -> None:
         """Run ``reduce_(key, job)`` (on the thread when overlapping); it completes the futures
