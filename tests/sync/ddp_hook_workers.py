@@ -23,22 +23,43 @@ def _batch(step: int, rank: int, nan: bool = False) -> tuple[torch.Tensor, torch
     return x, y
 
 
-def _run(ctx: WorkerContext, make: MakeState | None, nan_at: int | None = None) -> dict:
-    """Gradients after each step, residual sums after each step, the error if one was raised."""
+def _run(
+    ctx: WorkerContext,
+    make: MakeState | None,
+    nan_at: int | None = None,
+    poison_at: int | None = None,
+    skip_at: int | None = None,
+) -> dict:
+    """Gradients after each step, residual sums after each step, the error if one was raised.
+
+    ``nan_at``: a NaN input on rank 1 at that step (every gradient NaN), the run stops there.
+    ``poison_at``: a NaN in the last layer's weight gradient only on rank 1 at that step (the
+    first bucket DDP hands over), the run goes on; ``skip_at``: no backward pass at that step.
+    Both record every residual after each step in ``residual_steps``.
+    """
     model = w.hook_model()
     ddp = DDP(model, bucket_cap_mb=w.HOOK_BUCKET_MB)
     state = None if make is None else make(model)
     if state is not None:
         ddp.register_comm_hook(state, sparse_allreduce_hook)
-    out: dict = {"grads": [], "residual_sums": [], "error": None}
+    poison = {"on": False}
+    model[-1].weight.register_hook(lambda g: g * float("nan") if poison["on"] else g)
+    out: dict = {"grads": [], "residual_sums": [], "error": None, "residual_steps": []}
     for step in range(w.HOOK_STEPS):
         x, y = _batch(step, ctx.rank, nan=step == nan_at and ctx.rank == 1)
+        poison["on"] = step == poison_at and ctx.rank == 1
         ddp.zero_grad()
         try:
-            torch.nn.functional.cross_entropy(ddp(x), y).backward()
+            if step != skip_at:
+                torch.nn.functional.cross_entropy(ddp(x), y).backward()
         except RuntimeError as error:
             out["error"] = str(error)
-            break
+            if poison_at is None:
+                break
+        if state is not None and (poison_at, skip_at) != (None, None):
+            out["residual_steps"].append({i: e.clone() for i, e in state.residuals.items()})
+        if step in (skip_at, poison_at):
+            continue
         out["grads"].append([p.grad.detach().clone() for p in model.parameters()])
         if state is not None:
             out["residual_sums"].append(sum(float(e.abs().sum()) for e in state.residuals.values()))
@@ -66,6 +87,8 @@ def hook_modes_run(ctx: WorkerContext, out: str) -> None:
         "overlap": _run(ctx, lambda m: SparseHookState(m, "gtopk", 0.1)),
         "inline": _run(ctx, lambda m: SparseHookState(m, "gtopk", 0.1, overlap=False)),
         "nan": _run(ctx, lambda m: SparseHookState(m, "gtopk", 0.1), nan_at=1),
+        "poisoned": _run(ctx, lambda m: SparseHookState(m, "gtopk", 0.1), poison_at=1),
+        "skipped": _run(ctx, lambda m: SparseHookState(m, "gtopk", 0.1), skip_at=1),
         "local": _local_grads(ctx.rank),
     }
     torch.save(result, Path(out) / f"rank-{ctx.rank}.pt")

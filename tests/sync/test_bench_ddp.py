@@ -27,6 +27,11 @@ def test_bench_ddp_json_has_every_variant_and_counts_collectives(capsys):
         == (rows["sparse_many"]["collectives_per_step"])
     )
     assert rows["sparse_model_scope"]["collectives_per_step"] == 1.0
+    phases = ("select_ms", "comm_ms", "apply_ms")
+    for name in ("allreduce", "powersgd"):  # not sparsgd's hook: no collective of its own
+        assert all(rows[name][phase] == 0.0 for phase in phases)
+    for name in VARIANTS[2:]:  # every sparse hook selects, waits on the wire and applies
+        assert all(rows[name][phase] > 0 for phase in phases), rows[name]
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,12 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_residuals_follow_their_parameters_through_layout_changes():
+@pytest.mark.parametrize("in_place", [False, True], ids=["copied", "handed-over"])
+def test_residuals_follow_their_parameters_through_layout_changes(in_place):
     """Layouts as DDP's rebuild makes them; every step p and e match a reference that keeps
-    each parameter's residual apart (p_j = e_j + g_j, e_j <- p_j with its top entry sent)."""
+    each parameter's residual apart (p_j = e_j + g_j, e_j <- p_j with its top entry sent).
+    ``in_place``: the residual is made in p's own buffer, as a collective given p with
+    overwrite=True does, so update_ swaps instead of copying."""
     memory = BucketResiduals(SIZES)
     reference = {j: torch.zeros(n) for j, n in enumerate(SIZES)}
     schedule = [[(3, 2, 1, 0)], [(3, 2), (1, 0)], [(3, 2), (1, 0)], [(2,), (0, 1, 3)], [(3, 2)]]
@@ -27,13 +30,50 @@ def test_residuals_follow_their_parameters_through_layout_changes():
             p = memory.compensate(layout, g)
             want = torch.cat([reference[j] + g_j for j, g_j in _split(layout, g)])
             assert torch.equal(p, want), f"step {step}, layout {layout}"
-            residual = p.clone()
+            residual = p if in_place else p.clone()
             residual[p.abs().argmax()] = 0  # what a top-1 compressor leaves behind
             memory.update_(layout, residual)
             for j, e_j in _split(layout, residual):
                 reference[j] = e_j.clone()
         for j in range(len(SIZES)):
             assert torch.equal(memory.residual(j), reference[j]), f"step {step}, parameter {j}"
+
+
+def test_a_handed_over_p_becomes_the_residual_without_a_copy():
+    memory = BucketResiduals(SIZES)
+    layout = (2, 0)
+    g = torch.randn(11, generator=_gen(1))
+    p = memory.compensate(layout, g)
+    p[3] = 0  # the residual, made in p's buffer
+    memory.update_(layout, p)
+    assert memory.residual(2).data_ptr() == p.data_ptr()  # E is now p's memory
+    assert torch.equal(torch.cat([memory.residual(2), memory.residual(0)]), p)
+    g2 = torch.randn(11, generator=_gen(2))
+    want = p + g2  # e + g, computed apart
+    p2 = memory.compensate(layout, g2)
+    assert p2.data_ptr() != p.data_ptr() and torch.equal(p2, want)
+    # a residual held elsewhere is copied into E, no swap
+    memory.update_(layout, torch.zeros(11))
+    assert memory.residual(2).data_ptr() == p.data_ptr() and float(p.abs().sum()) == 0
+
+
+def test_compensate_into_a_callers_buffer_and_without_the_finiteness_test():
+    memory = BucketResiduals(SIZES)
+    layout = (1, 3)
+    memory.load_(1, torch.tensor([1.0, 2.0, 3.0]))
+    out = torch.full((9,), 7.0)
+    g = torch.randn(5, generator=_gen(3))
+    got = memory.compensate(layout, g, out=out[4:])
+    assert got.data_ptr() == out[4:].data_ptr()
+    assert torch.equal(out[4:], torch.cat([torch.tensor([1.0, 2.0, 3.0]), torch.zeros(2)]) + g)
+    assert torch.equal(out[:4], torch.full((4,), 7.0))  # nothing outside the slot
+    with pytest.raises(ValueError, match=r"out must have numel=5 entries; got 4"):
+        memory.compensate(layout, g, out=out[:4])
+    bad = g.clone()
+    bad[0] = float("inf")
+    p = memory.compensate(layout, bad, check=False)  # the caller's collective tests p
+    assert p[0] == float("inf")
+    assert torch.equal(memory.residual(1), torch.tensor([1.0, 2.0, 3.0]))  # E not written
 
 
 def test_a_non_finite_gradient_changes_nothing():

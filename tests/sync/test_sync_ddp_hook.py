@@ -142,6 +142,23 @@ def test_nan_on_one_rank_fails_backward_on_every_rank_and_keeps_residuals(modes)
         )
 
 
+def test_a_failed_pass_leaves_every_residual_and_the_next_steps_as_if_it_never_ran(modes):
+    """A NaN in the first bucket's gradient on rank 1 at step 1 (the later buckets finite):
+    every rank raises, the later buckets' collectives do not run, and the run that goes on
+    equals, bit for bit, one that skipped step 1."""
+    for r in modes:
+        poisoned, skipped = r["poisoned"], r["skipped"]
+        assert poisoned["error"] is not None and "finite" in poisoned["error"].lower()
+        assert len(poisoned["grads"]) == len(skipped["grads"]) == w.HOOK_STEPS - 1
+        for got, want in zip(poisoned["grads"], skipped["grads"], strict=True):
+            assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+        assert len(poisoned["residual_steps"]) == w.HOOK_STEPS
+        for got, want in zip(poisoned["residual_steps"], skipped["residual_steps"], strict=True):
+            assert got.keys() == want.keys()
+            assert all(torch.equal(got[i], want[i]) for i in got)
+        assert poisoned["calls"] == skipped["calls"]  # no collective ran after the failure
+
+
 def test_hook_state_refuses_bad_scope_and_start():
     with pytest.raises(ValueError, match="scope must be one of"):
         SparseHookState(w.hook_model(), "gtopk", 0.1, scope="layer")

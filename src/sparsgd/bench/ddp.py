@@ -26,6 +26,10 @@ collectives the hook ran per step, and ``ratio_to_allreduce`` measured in this s
 ``cpu_ms`` is the median over the repeats of the CPU time of the busiest rank's process (all
 its threads, the communication thread and gloo's included) during the step: on a machine
 whose cores are all busy, wall time follows CPU time, and CPU time moves less with load.
+``select_ms``, ``comm_ms`` and ``apply_ms`` split the sparse hooks' collectives of a step into
+the phases their ledgers time (:mod:`sparsgd.comm.stats`: local top-k and tree merges, on or
+waiting for the wire, scatter into total and residual; wall time, summed over the step's
+collectives), medians of the busiest rank, 0 for the other hooks.
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from sparsgd.comm.launch import LaunchOptions, launch
+from sparsgd.comm.stats import PHASES
 from sparsgd.comm.worker_env import WorkerContext
 from sparsgd.sync.ddp_hook import SparseHookState, sparse_allreduce_hook
 
 __all__ = ["VARIANTS", "measure_ddp"]
 
-Timing = tuple[list[float], list[float], float]  # wall s and CPU s of each step, collectives
+# wall s and CPU s of each step, collectives per step, each step's seconds per phase
+Timing = tuple[list[float], list[float], float, dict[str, list[float]]]
 
 VARIANTS = (
     "allreduce",
@@ -127,35 +133,42 @@ def bench_worker(
     before = {name: 0 if hook is None else hook.calls for name, (_, hook) in variants.items()}
     wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    phases = {name: {phase: [] for phase in PHASES} for name in VARIANTS}
     for _ in range(repeats):
-        for name, (step, _) in variants.items():
+        for name, (step, hook) in variants.items():
+            seconds = dict(hook.seconds) if hook is not None else dict.fromkeys(PHASES, 0.0)
             dist.barrier()
             start, start_cpu = time.perf_counter(), time.process_time()
             step()
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
+            for phase in PHASES:
+                now = hook.seconds[phase] if hook is not None else 0.0
+                phases[name][phase].append(now - seconds[phase])
     calls = {
         name: 0.0 if hook is None else hook.calls - before[name]
         for name, (_, hook) in variants.items()
     }
-    return {name: (wall[name], cpu[name], calls[name] / repeats) for name in VARIANTS}
+    return {name: (wall[name], cpu[name], calls[name] / repeats, phases[name]) for name in VARIANTS}
 
 
 def summarise(per_rank: list[dict[str, Timing]]) -> list[dict[str, Any]]:
     """One row per variant: medians over repeats of the slowest rank's step and of the
-    busiest rank's CPU time, in ms."""
+    busiest rank's CPU time and phase times, in ms."""
     rows = []
     for name in VARIANTS:
         steps = zip(*(ranks[name][0] for ranks in per_rank), strict=True)
         cpus = zip(*(ranks[name][1] for ranks in per_rank), strict=True)
-        rows.append(
-            {
-                "variant": name,
-                "step_ms": statistics.median(max(step) for step in steps) * 1e3,
-                "cpu_ms": statistics.median(max(cpu) for cpu in cpus) * 1e3,
-                "collectives_per_step": per_rank[0][name][2],
-            }
-        )
+        row = {
+            "variant": name,
+            "step_ms": statistics.median(max(step) for step in steps) * 1e3,
+            "cpu_ms": statistics.median(max(cpu) for cpu in cpus) * 1e3,
+            "collectives_per_step": per_rank[0][name][2],
+        }
+        for phase in PHASES:
+            per_step = zip(*(ranks[name][3][phase] for ranks in per_rank), strict=True)
+            row[f"{phase}_ms"] = statistics.median(max(s) for s in per_step) * 1e3
+        rows.append(row)
     base = rows[0]["step_ms"]
     for row in rows:
         row["ratio_to_allreduce"] = row["step_ms"] / base

@@ -6,7 +6,8 @@ with DDP's default all-reduce, torch's PowerSGD hook (rank 1), and sparsgd's gTo
 --density with one bucket, with many buckets (--bucket-mb), with many buckets but the
 collective inside the hook (overlap off) and with scope "model". A step's time is that of the
 slowest rank; the table gives the median over --repeats, the median CPU time of the busiest
-rank's process in a step, and the ratio to all-reduce, all measured in this one run. The
+rank's process in a step, the ratio to all-reduce, and the sparse collectives' time per step
+split into select / comm / apply, all measured in this one run. The
 measuring code is :mod:`sparsgd.bench.ddp`; this module parses the options and prints the
 table.
 """
@@ -50,10 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"settings": settings, "load": load, "rows": rows}, indent=2))
         return 0
     print(f"{settings}  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"{'variant':<20} {'step ms':>9} {'cpu ms':>8} {'collectives':>12} {'vs allreduce':>13}")
+    print(
+        f"{'variant':<20} {'step ms':>9} {'cpu ms':>8} {'collectives':>12} {'vs allreduce':>13}"
+        f" {'select':>7} {'comm':>7} {'apply':>7}"
+    )
     for row in rows:
         print(
             f"{row['variant']:<20} {row['step_ms']:>9.2f} {row['cpu_ms']:>8.2f} "
             f"{row['collectives_per_step']:>12.1f} {row['ratio_to_allreduce']:>12.2f}x"
+            f" {row['select_ms']:>7.2f} {row['comm_ms']:>7.2f} {row['apply_ms']:>7.2f}"
         )
     return 0

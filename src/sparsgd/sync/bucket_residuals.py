@@ -5,8 +5,12 @@ the parameters ``j`` in the bucket's order (its layout). Parameter ``j``'s resid
 (docs/algorithms.md, error feedback) lives as the slice of a flat ``E`` of the layout it was
 last used in, so that a bucket costs one operation per step, not one per parameter:
 
-    p = E + g                    # (1) p_j = e_j + g_j for every j, in a buffer of the layout
-    E <- residual                # (2) e_j <- residual_j for every j (a copy into E)
+    p = E + g                    # (1) p_j = e_j + g_j for every j, in the layout's buffer P
+                                 #     (or in a caller's buffer ``out``)
+    E <- residual                # (2) e_j <- residual_j for every j: if the residual is P
+                                 #     itself (a collective handed P with overwrite=True
+                                 #     turns it into the residual), E and P swap buffers,
+                                 #     no copy; else a copy into E
 
 DDP rebuilds its buckets after the first iteration, so a layout can change. The first time
 a layout is seen its ``E`` is gathered from each parameter's current residual, wherever it
@@ -15,9 +19,12 @@ lives (zeros at the start), and the layouts that held those parameters are dropp
     E_new = cat(e_j for j in the new layout)   # (3) e_j itself is unchanged by the move
 
 so each ``e_j`` follows its parameter whatever the buckets are, exactly as if it were kept
-apart. ``residual(j)`` is ``e_j`` as a ``(numel_j,)`` view. Non-finite policy (that of
+apart. ``residual(j)`` is ``e_j`` as a ``(numel_j,)`` view, valid until the next ``update_``
+of its layout (the swap of (2) hands its memory to P). Non-finite policy (that of
 :mod:`sparsgd.compress.memory`): ``compensate`` raises NonFiniteError for a NaN/Inf gradient
-before reading or writing any state, and ``update_`` refuses a non-finite residual.
+before reading or writing any state (unless told ``check=False`` by a caller whose
+collective refuses a non-finite ``p`` itself; E is never written by (1) either way), and
+``update_`` refuses a non-finite residual.
 """
 
 from __future__ import annotations
@@ -33,11 +40,11 @@ Layout = tuple[int, ...]  # parameter indices (order of model.parameters()) in b
 
 
 class _Flat:
-    """One layout's residual ``E`` and its ``p`` buffer, both ``(n,)``; offsets per index."""
+    """One layout's residual ``E`` and its ``p`` buffer P, both ``(n,)``; offsets per index."""
 
     def __init__(self, layout: Layout, sizes: list[int], e: Tensor) -> None:
         self.e = e  # (n,) residuals of the layout's parameters, concatenated
-        self.p = torch.empty_like(e)  # (n,) p = e + g, handed out by compensate
+        self.p: Tensor | None = None  # (n,) P: p = e + g, made on the first compensate into it
         self.offsets: dict[int, tuple[int, int]] = {}
         start = 0
         for j in layout:
@@ -58,22 +65,36 @@ class BucketResiduals:
         self._home: dict[int, Layout] = {}  # parameter index -> the live layout holding e_j
         self._loose: dict[int, Tensor] = {}  # residuals loaded while no live layout holds them
 
-    def compensate(self, layout: Layout, g: Tensor) -> Tensor:
-        """(1) ``p = E + g`` of ``layout``, in a buffer valid until its next compensate."""
-        check_finite(g, "gradient")  # before any state is read or written
+    def compensate(
+        self, layout: Layout, g: Tensor, out: Tensor | None = None, check: bool = True
+    ) -> Tensor:
+        """(1) ``p = E + g`` of ``layout``, in its buffer P (valid until its next compensate)
+        or in ``out`` (of g's numel); ``check=False`` skips the finiteness test of g."""
+        if check:
+            check_finite(g, "gradient")  # before any state is read or written
         flat = self._flat(layout, g)
-        if torch.result_type(flat.e, g) != flat.p.dtype:
+        if out is not None:
+            check_numel(out, flat.e.numel(), "out")
+            return torch.add(flat.e, g.detach(), out=out)
+        kind = torch.result_type(flat.e, g)
+        if kind != flat.e.dtype:
             return flat.e + g  # a wider g (e.g. float64): a fresh p of its dtype
+        if flat.p is None:
+            flat.p = torch.empty_like(flat.e)
         return torch.add(flat.e, g.detach(), out=flat.p)
 
     def update_(self, layout: Layout, residual: Tensor) -> None:
-        """(2) ``E <- residual`` for ``layout`` (changes the residuals of its parameters)."""
+        """(2) ``E <- residual`` for ``layout`` (changes the residuals of its parameters): a
+        swap of E and P when ``residual`` is P itself, else a copy into E."""
         flat = self._flats.get(layout)
         if flat is None:
             raise ValueError(f"layout {layout} has no residuals: compensate it first")
         check_numel(residual, flat.e.numel(), "residual")
         check_finite(residual, "residual")
-        flat.e.copy_(residual.detach())
+        if _is_whole(residual, flat.p):
+            flat.e, flat.p = flat.p, flat.e  # P's memory holds the residual: it becomes E
+        else:
+            flat.e.copy_(residual.detach())
 
     def residual(self, j: int) -> Tensor:
         """``e_j``, ``(numel_j,)``: a view while a layout holds it (zeros before any)."""
@@ -117,3 +138,14 @@ class BucketResiduals:
             self._loose.pop(j, None)
         self._flats[layout] = flat
         return flat
+
+
+def _is_whole(x: Tensor, buffer: Tensor | None) -> bool:
+    """Whether ``x`` is all of ``buffer``: same memory, size and dtype (a view of it)."""
+    return (
+        buffer is not None
+        and x.data_ptr() == buffer.data_ptr()
+        and x.numel() == buffer.numel()
+        and x.dtype == buffer.dtype
+        and x.is_contiguous()
+    )

@@ -13,7 +13,7 @@ error feedback):
     L = the bucket's parameter indices, in bucket order  # (1) its layout
     p = E_L + g                                          # (2) p_j = e_j + g_j, one add, (n,)
     --- on the communication thread, in bucket order ---
-    R = collective.reduce(p, density)                    # (3) topk: all-gather; gtopk: tree
+    R = collective.reduce(p, density, overwrite=True)    # (3) topk: all-gather; gtopk: tree
     E_L <- R.residual                                    # (4) e_j <- what was not sent
     g <- R.total / P; future <- g                        # (5) DDP writes it into param.grad
 
@@ -27,19 +27,25 @@ the state, as every rank does with DDP.
 
 Scope ``"bucket"``: k = max(1, floor(density * n)) entries of each bucket of n values, one
 collective per bucket (``bucket.index()``), each keeping its buffers and agreed input size.
-Scope ``"model"``: the buckets' ``p`` are collected and one collective runs on their
-concatenation when the last bucket arrives: k = floor(density * d) over the whole model, the
-largest entries wherever they are (the sync trainer's selection), at the price of the overlap:
-that collective starts after the whole backward pass.
+Scope ``"model"``: step (2) writes each bucket's ``p`` at its place in one ``(d,)`` buffer
+the state owns and reuses (buckets in arrival order), and one collective runs on it when the
+last bucket arrives: k = floor(density * d) over the whole model, the largest entries
+wherever they are (the sync trainer's selection), at the price of the overlap: that
+collective starts after the whole backward pass. Its cost does not grow with the number of
+buckets but by one hook call each (no concatenation, no allocation).
 
 ``e_j`` is parameter j's residual (none without error feedback), kept per parameter because
 DDP rebuilds its buckets after the first iteration, but stored flat per bucket layout ``E_L``
 (:mod:`sparsgd.sync.bucket_residuals`: a layout seen for the first time gathers its
-parameters' residuals), so that a bucket costs one add and one copy whatever its number of
-parameters; ``state_dict()`` names them by parameter index (the order of
-``model.parameters()``) so that they save and load with the model. Step (5) writes the
-average into the bucket's own buffer ``g``, which the collective no longer needs (it holds
-``p``), as DDP's default all-reduce does: nothing of the bucket's size is allocated. Before
+parameters' residuals), so that a bucket costs one add whatever its number of parameters;
+``state_dict()`` names them by parameter index (the order of ``model.parameters()``) so that
+they save and load with the model. ``p`` is scratch the hook owns (the layout's buffer P, the
+model buffer, or without error feedback ``g`` itself, which (5) overwrites), so (3) hands it
+over (``overwrite=True``, comm/base.py): a sparse collective turns ``p`` into the residual in
+place, the same bits as a copy would hold, and (4) then swaps E_L and P instead of copying
+(scope "model": one copy per bucket out of the model buffer). Step (5) writes the average
+into the bucket's own buffer ``g``, which the collective no longer needs, as DDP's default
+all-reduce does: nothing of the bucket's size is allocated. Before
 ``start_iter`` (counted in backward passes, like PowerSGD's ``start_powerSGD_iter``) the
 hook is DDP's own average and the residuals stay empty. Momentum and weight decay stay in
 your optimizer.
@@ -47,13 +53,18 @@ your optimizer.
 With ``density = 1`` every entry is sent and the hook returns DDP's own average (tested against
 DDP's default all-reduce). A NaN or Inf gradient on any rank makes the collective raise
 ``NonFiniteError`` on every rank; the future carries it and DDP raises it from ``backward``,
-with every residual left as it was: a bucket that is not finite reaches the collective as
-``g`` without touching the residuals (step (2) refuses it before reading them).
+with every residual left as it was: step (2) writes only ``p``, never E, and the collective
+finds the NaN or Inf in ``p`` at no cost of its own (comm/base.py, (2a) and (2b)), so the hook
+makes no finiteness pass over ``g``. A collective error is raised on every rank (comm/base.py),
+so after one the later buckets of the same backward pass fail with the same error on every
+rank without running their collectives, their residuals untouched; and a backward pass begins
+(its first bucket) by waiting until the jobs of the previous one are done, so that a pass
+DDP gave up on never runs on the next pass's buffers.
 """
 
 # no ``from __future__ import annotations`` here: DDP checks the hook's annotations at run
 # time and needs the real dist.GradBucket and torch.futures.Future[torch.Tensor] objects
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -61,7 +72,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from sparsgd.comm import Collective, make_collective
-from sparsgd.compress.checks import NonFiniteError, check_density, check_finite
+from sparsgd.comm.stats import PHASES
+from sparsgd.compress.checks import check_density
 from sparsgd.sync.bucket_residuals import BucketResiduals, Layout
 from sparsgd.sync.config import METHODS
 
@@ -71,7 +83,7 @@ HOOK_METHODS = ("dense", "topk", "gtopk", "gtopk_exact")
 HOOK_SCOPES = ("bucket", "model")
 MODEL_KEY = -1  # the collective of scope "model" (bucket indices are >= 0)
 Piece = tuple[torch.futures.Future[Tensor], Layout, Tensor]  # a bucket's future, layout, g
-Job = tuple[list[Piece], Tensor]  # one reduction: its buckets in order, p (their p's joined)
+Job = tuple[list[Piece], Tensor, int]  # one reduction: its buckets, p, the backward pass
 
 
 class SparseHookState:
@@ -101,14 +113,20 @@ class SparseHookState:
         # e_j of every parameter j, flat per bucket layout (None without error feedback)
         sizes = [p.numel() for p in model.parameters()]
         self.memory = BucketResiduals(sizes) if error_feedback else None
+        self._numel = sum(sizes)  # d: the model buffer of scope "model" holds every bucket
         self.iteration = 0  # backward passes seen (the last bucket of each)
         self.calls = 0  # statistics: collectives run, bytes this rank sent and received
         self.bytes_sent = 0
         self.bytes_recv = 0
+        self.seconds = dict.fromkeys(PHASES, 0.0)  # statistics: the collectives' phases, summed
         self._collectives: dict[int, Collective] = {}  # bucket index (or MODEL_KEY) -> its own
-        self._waiting: list[tuple[Piece, Tensor]] = []  # scope "model": (bucket, its p)
+        self._waiting: list[Piece] = []  # scope "model": this step's buckets so far
+        self._joined = torch.empty(0)  # scope "model": (d,) every bucket's p, in arrival order
+        self._filled = 0  # scope "model": entries of _joined written this step
         self._thread: ThreadPoolExecutor | None = None
         self._group: dist.ProcessGroup | None = None
+        self._last_job: Future[None] | None = None  # the job submitted last to the thread
+        self._failed: tuple[int, Exception] | None = None  # (pass, error) of a failed collective
         if overlap and dist.is_initialized():
             self._comm_group()
 
@@ -141,18 +159,35 @@ class SparseHookState:
         """(1) The indices of ``params`` in the order of ``model.parameters()``."""
         return tuple(self._index[id(p)] for p in params)
 
-    def compensate(self, layout: Layout, g: Tensor) -> Tensor:
-        """(2) ``p = E_L + g`` of the bucket; raises NonFiniteError, changing nothing, if g
-        holds NaN or Inf."""
+    def compensate(self, layout: Layout, g: Tensor, out: Tensor | None = None) -> Tensor:
+        """(2) ``p = E_L + g`` of the bucket (into ``out`` if given); writes no residual. No
+        finiteness test: the collective refuses a NaN or Inf in ``p`` on every rank."""
         if self.memory is None:
-            return check_finite(g, "gradient")
-        return self.memory.compensate(layout, g)
+            return g if out is None else out.copy_(g)
+        return self.memory.compensate(layout, g, out, check=False)
+
+    def joined_slot(self, g: Tensor) -> Tensor:
+        """Scope "model": where the next bucket's ``p`` goes in the model buffer (made again
+        only when the buckets outgrow it or its dtype or device changes)."""
+        start, n = self._filled, g.numel()
+        kind = g.dtype if self.memory is None else torch.promote_types(self.memory.dtype, g.dtype)
+        joined = self._joined
+        if joined.numel() < start + n or joined.dtype != kind or joined.device != g.device:
+            joined = torch.empty(max(start + n, self._numel), dtype=kind, device=g.device)
+            joined[:start].copy_(self._joined[:start])  # earlier buckets of this step
+            self._joined = joined
+        self._filled = start + n
+        return joined[start : start + n]
 
     def reduce_(self, key: int, job: Job) -> None:
         """(3)-(5) One collective on ``p``; changes the residuals of the buckets' parameters
         and writes each bucket's average into its buffer ``g``."""
-        pieces, p = job
-        reduced = self.collective(key).reduce(p, self.density)  # (3) raises on every rank
+        pieces, p, backward_pass = job
+        try:
+            reduced = self.collective(key).reduce(p, self.density, overwrite=True)  # (3)
+        except Exception as error:  # raised on every rank: skip the rest of this pass
+            self._failed = (backward_pass, error)
+            raise
         world = dist.get_world_size(self.process_group)
         offset = 0
         for _, layout, g in pieces:
@@ -164,6 +199,8 @@ class SparseHookState:
         self.calls += 1
         self.bytes_sent += reduced.stats.bytes_sent
         self.bytes_recv += reduced.stats.bytes_recv
+        for phase in PHASES:
+            self.seconds[phase] += getattr(reduced.stats, f"{phase}_s")
 
     def submit(self, key: int, job: Job) -> None:
         """Run ``reduce_(key, job)`` (on the thread when overlapping); it completes the futures
@@ -171,7 +208,14 @@ class SparseHookState:
         if self._thread is None:
             _complete(self, key, job)
         else:
-            self._thread.submit(_complete, self, key, job)
+            self._last_job = self._thread.submit(_complete, self, key, job)
+
+    def begin_pass(self) -> None:
+        """At a backward pass's first bucket: wait for the jobs of the previous pass (done
+        already unless DDP gave up on it), forget the buckets it left in scope "model"."""
+        if self._last_job is not None:
+            self._last_job.result()  # _complete catches every error: this only waits
+        self._waiting, self._filled = [], 0
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -216,22 +260,23 @@ def sparse_allreduce_hook(
     if state.iteration < state.start_iter:  # (0) DDP's own average, residuals untouched
         state.iteration += last
         return _dense_average(g, state.process_group)
+    if bucket.index() == 0:
+        state.begin_pass()
     layout = state.layout(bucket.parameters())  # (1)
-    try:
-        p = state.compensate(layout, g)  # (2)
-    except NonFiniteError:
-        p = g  # never reaches a residual: the collective raises on every rank
     future: torch.futures.Future[Tensor] = torch.futures.Future()
+    backward_pass = state.iteration
     state.iteration += last
     piece = (future, layout, g)
     if state.scope == "bucket":
-        state.submit(bucket.index(), ([piece], p))
+        p = state.compensate(layout, g)  # (2)
+        state.submit(bucket.index(), ([piece], p, backward_pass))
         return future
-    state._waiting.append((piece, p))
+    state.compensate(layout, g, out=state.joined_slot(g))  # (2) at its place in (d,)
+    state._waiting.append(piece)
     if last:  # scope "model": one collective on every bucket's p, in bucket order
-        waiting, state._waiting = state._waiting, []
-        joined = torch.cat([q for _, q in waiting])  # (d,)
-        state.submit(MODEL_KEY, ([piece for piece, _ in waiting], joined))
+        pieces, state._waiting = state._waiting, []
+        joined, state._filled = state._joined[: state._filled], 0
+        state.submit(MODEL_KEY, (pieces, joined, backward_pass))
     return future
 
 
@@ -243,8 +288,11 @@ def _dense_average(g: Tensor, group: dist.ProcessGroup | None) -> torch.futures.
 
 
 def _complete(state: SparseHookState, key: int, job: Job) -> None:
-    """Run the job; set each bucket's future to its ``g``, or fail them all with the error."""
+    """Run the job; set each bucket's future to its ``g``, or fail them all with the error
+    (without running it if a collective of the same backward pass failed before)."""
     try:
+        if state._failed is not None and state._failed[0] == job[2]:
+            raise state._failed[1]
         state.reduce_(key, job)
     except Exception as error:  # the futures carry it to DDP, which raises it in backward
         for future, _, _ in job[0]:
