@@ -103,7 +103,7 @@ class ServerCore:
     def _model(self, worker: int) -> Reply:
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
         d = self.state.numel
-        version, x = self.state.pull(worker)  # x: the server's copy of x_t for this reply
+        version, x = self.state.pull(worker)  # x_t itself: no update writes into it
         changed = None if since is None else self.state.changed_since(since)
         # a change set the wire would send dense (zeros elsewhere) is sent as the whole x:
         # that copy with every index, in order (one index tensor kept for all such replies)
