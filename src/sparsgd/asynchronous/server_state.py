@@ -209,6 +209,8 @@ class ServerState:
     def gap(self, worker: int) -> int:
         """``c_w - min over live c_v`` (0 when ``worker`` is the only live one)."""
         mine = self.clocks[self._known(worker)]
+        if len(self.live) == self.workers:  # every worker live: the minimum of the list
+            return mine - min(self.clocks)
         return mine - min([self.clocks[v] for v in self.live] or [mine])
 
     def may_pull(self, worker: int) -> bool:
