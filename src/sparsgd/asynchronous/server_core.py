@@ -50,6 +50,7 @@ class Reply:
     kind: str  # "MODEL" | "STOP" | "DONE"
     version: int = 0
     msg: SparseMessage | None = None
+    nbytes: int = 0  # payload bytes on the wire (what the recorder counted as sent)
 
 
 Replies = list[tuple[int, Reply]]
@@ -94,7 +95,7 @@ class ServerCore:
         """(1) A worker asks for the model (a header-only frame on the uplink)."""
         self.recorder.received(worker, 0)
         if self.stopping:
-            return [(worker, self._reply(worker, Reply("STOP", self.state.version)))]
+            return [(worker, self._reply(worker, "STOP"))]
         if not self.state.may_pull(worker):
             self.held.append(worker)
             return []
@@ -103,7 +104,7 @@ class ServerCore:
     def _model(self, worker: int) -> Reply:
         since = self.holding.get(worker) if self.cfg.sparse_downlink else None
         d = self.state.numel
-        version, x = self.state.pull(worker)  # x: the server's copy of x_t for this reply
+        version, x = self.state.pull(worker)  # x_t itself: no update writes into it
         changed = None if since is None else self.state.changed_since(since)
         # a change set the wire would send dense (zeros elsewhere) is sent as the whole x:
         # that copy with every index, in order (one index tensor kept for all such replies)
@@ -114,12 +115,15 @@ class ServerCore:
         else:
             msg = SparseMessage(changed.to(index_dtype(d)), x[changed], d)
         self.holding[worker] = version
-        return self._reply(worker, Reply("MODEL", version, msg))
+        return self._reply(worker, "MODEL", version, msg)
 
-    def _reply(self, worker: int, reply: Reply) -> Reply:
-        nnz = 0 if reply.msg is None else reply.msg.nnz
-        self.recorder.sent(worker, 0 if reply.msg is None else wire_bytes(nnz, self.state.numel))
-        return reply
+    def _reply(
+        self, worker: int, kind: str, version: int | None = None, msg: SparseMessage | None = None
+    ) -> Reply:
+        """A reply to ``worker`` at ``version`` (default: the current one), counted as sent."""
+        nbytes = 0 if msg is None else wire_bytes(msg.nnz, self.state.numel)
+        self.recorder.sent(worker, nbytes)
+        return Reply(kind, self.state.version if version is None else version, msg, nbytes)
 
     def push(
         self,
@@ -166,7 +170,7 @@ class ServerCore:
             else:
                 self.recorder.applied(app, worker, None, self.now(), flush=True)
                 self._on_schedule()
-        done = self._reply(worker, Reply("DONE", self.state.version))
+        done = self._reply(worker, "DONE")
         return [(worker, done), *self._retire(worker)]
 
     def lose(self, worker: int, reason: str) -> Replies:
@@ -181,7 +185,7 @@ class ServerCore:
         """(4) ``worker`` sent a frame that breaks its stream: refuse it, stop the worker."""
         self.state.reject("malformed", reason)
         self.recorder.counts["pushes"][worker] += 1
-        stop = self._reply(worker, Reply("STOP", self.state.version))
+        stop = self._reply(worker, "STOP")
         return [(worker, stop), *self.lose(worker, f"malformed: {reason}")]
 
     def _refused(self, err: RejectedPush) -> None:
@@ -229,7 +233,7 @@ class ServerCore:
         replies: Replies = []
         for worker in list(self.held):
             if self.stopping:
-                replies.append((worker, self._reply(worker, Reply("STOP", self.state.version))))
+                replies.append((worker, self._reply(worker, "STOP")))
             elif self.state.may_pull(worker):
                 replies.append((worker, self._model(worker)))
             else:

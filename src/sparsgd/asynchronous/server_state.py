@@ -16,8 +16,12 @@ A push is a :class:`~sparsgd.compress.message.SparseMessage`, or a (d,) float te
 dense push, every entry in order (the simulator's dense pushes), taken as c without a
 scatter. Each check reads the values once: one ``aminmax`` gives both "finite" (NaN and Inf
 reach the minimum or maximum) and the largest ``|c_i|``; x after the step is proved finite
-by a finite sum (a NaN/Inf entry makes the sum NaN/Inf), the element-wise test only when the
-sum is not.
+by a bound on max |x_i| carried from step to step, without reading x, or else by a finite
+sum (:mod:`sparsgd.asynchronous.server_finite`).
+
+x is never written in place: each step makes a new tensor. A reference to x_t therefore
+stays x_t while it is held: :meth:`ServerState.pull` hands out the server's tensor without a
+copy, and DC-ASGD's x_{t_w} of every worker that pulled version t_w is that one tensor.
 
 Refused: a push that is malformed (not a message, wrong length, indices out of range or not
 ascending, NaN/Inf values), is absurdly large (an entry with ``|c_i| > max_push``; runs
@@ -45,6 +49,7 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.policies import Policy
+from sparsgd.asynchronous.server_finite import StepBound, all_finite
 from sparsgd.asynchronous.spec import check_nonneg
 from sparsgd.compress.message import SparseMessage
 
@@ -107,7 +112,8 @@ class ServerState:
             raise ValueError(f"max_push must be a finite number > 0 or None; got {max_push!r}")
         self.policy, self.workers = policy, workers
         self.max_push = None if max_push is None else float(max_push)  # None: no bound
-        self.x = x0.detach().clone()  # (d,)
+        self.x = x0.detach().clone()  # (d,), never written in place (module docstring)
+        self.bound = StepBound(self.x)  # proves x finite after a plain step, unread
         self.version = 0
         self.u = torch.zeros_like(self.x) if self.momentum > 0 else None  # (d,) velocity
         # (d,) version that last changed each coordinate; -1: never changed
@@ -145,7 +151,7 @@ class ServerState:
         vouched = flush or x_pulled is not None
         if worker is not None:
             self._known(worker)
-        self._check(message, version, None if vouched else worker)  # (1)
+        largest = self._check(message, version, None if vouched else worker)  # (1)
         tau = self.version - version  # (2)
         if flush:
             x_pulled = self.x  # (3)
@@ -161,14 +167,15 @@ class ServerState:
         policy_before = self.policy.state_dict() if self.policy.needs_pulled_model else None
         d, rate = self.policy.direction(c, self.x, x_pulled), self.policy.rate(tau)  # (4)
         x_new, u_new = self._step(d, rate)  # (5)
-        if not _all_finite(x_new):
+        bound = self.bound.after(rate, largest) if d is c and u_new is None else None
+        if bound is None and not all_finite(x_new):
             if policy_before is not None:
                 self.policy.load_state_dict(policy_before)
             raise self.reject("non_finite", f"the step of a push with tau={tau} overflows x")
         if self.last_changed is not None:  # (6)
             changed = x_new.view(torch.int32) != self.x.view(torch.int32)  # bit-level change
             self.last_changed[changed] = self.version + 1
-        self.x, self.u = x_new, u_new
+        self.x, self.u, self.bound.value = x_new, u_new, bound
         self.version += 1
         self.applied += 1
         if not flush:  # (7)
@@ -182,9 +189,11 @@ class ServerState:
         return Applied(self.version, tau, rate, nnz)
 
     def pull(self, worker: int) -> tuple[int, Tensor]:
-        """``(t, copy of x_t)`` for ``worker``; remembers t (and x_t when the policy needs it).
+        """``(t, x_t)`` for ``worker``; remembers t (and x_t when the policy needs it).
 
-        The SSP rule must allow it (:meth:`may_pull`); the gap granted enters ``max_gap``.
+        x_t is the server's tensor itself, not a copy: no update writes into it (module
+        docstring), so it stays x_t for as long as it is held. Do not write into it. The SSP
+        rule must allow the pull (:meth:`may_pull`); the gap granted enters ``max_gap``.
         """
         if not self.may_pull(worker):
             raise RuntimeError(
@@ -194,12 +203,14 @@ class ServerState:
         self.max_gap = max(self.max_gap, self.gap(worker))
         self.pulled[worker] = self.version
         if self.policy.needs_pulled_model:
-            self.pulled_models[worker] = self.x.clone()
-        return self.version, self.x.clone()
+            self.pulled_models[worker] = self.x  # shared: one tensor per version held
+        return self.version, self.x
 
     def gap(self, worker: int) -> int:
         """``c_w - min over live c_v`` (0 when ``worker`` is the only live one)."""
         mine = self.clocks[self._known(worker)]
+        if len(self.live) == self.workers:  # every worker live: the minimum of the list
+            return mine - min(self.clocks)
         return mine - min([self.clocks[v] for v in self.live] or [mine])
 
     def may_pull(self, worker: int) -> bool:
@@ -242,7 +253,8 @@ class ServerState:
             raise ValueError(f"worker must be in [0, {self.workers}); got {worker!r}")
         return worker
 
-    def _check(self, msg: Any, version: Any, worker: int | None) -> None:
+    def _check(self, msg: Any, version: Any, worker: int | None) -> float:
+        """Step (1); returns the largest ``|c_i|`` (0 for an empty message)."""
         dense = isinstance(msg, Tensor)
         if dense and (msg.shape != (self.numel,) or not msg.is_floating_point()):
             raise self.reject(
@@ -277,7 +289,7 @@ class ServerState:
             )
         values = msg if dense else msg.values
         if values.numel() == 0:
-            return
+            return 0.0
         lo, hi = (float(v) for v in torch.aminmax(values))  # NaN anywhere: both NaN
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise self.reject("non_finite", "values hold NaN or Inf")
@@ -286,6 +298,7 @@ class ServerState:
             raise self.reject(
                 "too_large", f"an entry of magnitude {largest:.3g} > max_push {self.max_push:g}"
             )
+        return largest
 
     def check_report(self, loss: Any, residual_norm: Any) -> None:
         """Step (1) for the numbers beside a push: a finite loss, a finite norm >= 0."""
@@ -330,6 +343,7 @@ class ServerState:
                 f"checkpoint x has shape {tuple(state['x'].shape)}; model has {self.numel}"
             )
         self.x = state["x"].clone()
+        self.bound = StepBound(self.x)
         self.version = int(state["version"])
         if (state["u"] is None) != (self.u is None):
             raise ValueError("checkpoint and run disagree on server momentum (on / off)")
@@ -353,8 +367,3 @@ class ServerState:
         self.max_gap = int(state["max_gap"])
         self.applied = int(state["applied"])
         self.rejected = {**dict.fromkeys(REJECT_REASONS, 0), **state["rejected"]}
-
-
-def _all_finite(x: Tensor) -> bool:
-    """No NaN/Inf in ``x``: a finite sum proves it in one read (module docstring)."""
-    return math.isfinite(float(x.sum())) or bool(torch.isfinite(x).all())

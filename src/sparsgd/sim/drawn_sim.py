@@ -52,7 +52,7 @@ class DrawnStalenessSimulation:
         self.tau_gen = generator_for(seed, "staleness")
         self.time_gen = generator_for(seed, "worker", 0, "time")
         self.up, self.down = Link(network), Link(network)
-        x0 = core.state.x.clone()
+        x0 = core.state.x  # never written in place (server_state): kept, not copied
         self.history: deque[tuple[int, Tensor]] = deque(
             [(core.state.version, x0)], staleness.cap + 1
         )
@@ -99,7 +99,7 @@ class DrawnStalenessSimulation:
             0, push.msg, version, push.loss, push.residual_norm, nbytes, x_pulled=x_v
         )
         if self.core.state.version > t:
-            self.history.append((self.core.state.version, self.core.state.x.clone()))
+            self.history.append((self.core.state.version, self.core.state.x))
 
     def _pull(self, x_v: Tensor) -> None:
         """Count the pull of ``x_v``: dense, or the entries that differ from the last copy."""

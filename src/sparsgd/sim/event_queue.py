@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Event", "EventQueue"]
 
 
-@dataclass(frozen=True, order=True)
-class Event:
+class Event(NamedTuple):  # a tuple: the heap compares (time, seq) in C; seq never ties
     time: float  # simulated seconds
     seq: int  # tie-break: scheduling order
     worker: int

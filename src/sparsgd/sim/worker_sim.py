@@ -126,8 +126,7 @@ class WorkerSimulation:
     def _deliver(self, replies: Replies) -> None:
         """Send the core's replies down the link and start what each one starts."""
         for w, reply in replies:
-            nbytes = 0 if reply.msg is None else wire_bytes(reply.msg.nnz, reply.msg.numel)
-            arrival = self.down.send(self.now, nbytes)
+            arrival = self.down.send(self.now, reply.nbytes)
             if reply.kind == "MODEL":  # (2)
                 self.last_version[w] = reply.version
                 push = self.workers[w].step(self.core.state.x)
