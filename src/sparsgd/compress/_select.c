@@ -9,7 +9,7 @@
  *           cap of them; returns how many there are (more than cap: call again with room).
  *           NaN is a candidate (the test is written not(<)), Inf one for any t. A block of
  *           BLOCK entries is first tested at once (a loop the compiler vectorises); only a
- *           block with a hit is walked entry by entry.
+ *           block with a hit is looked at entry by entry.
  *
  *   select(mag, idx, m, k, code, work, out) -> 0
  *       (2) v = k-th largest of mag[0..m-1], by quickselect on a copy in work
@@ -43,14 +43,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK 32
+#define BLOCK 32 /* entries tested at once; candidates_f32's bit mask needs exactly 32 */
 
 /* (1) for float32 on the bits: with u = bits of x_i without the sign and tb = bits of t,
  * not(|x_i| < t) is u >= tb as signed integers for any t that is not NaN (for t >= 0 the
  * order of the bits is the order of the values, and NaN's bits lie above Inf's; a negative
  * t has negative bits and takes everything). A NaN t takes everything, like the float test.
- * The integer test vectorises to one compare per 4 (or 8) entries; gcc on x86-64 also builds
- * an AVX2 copy and picks one when the module loads. */
+ * The integer test vectorises to one compare per 4 (or 8) entries; a block with a hit is
+ * turned into a 32-bit mask whose set bits are visited in order (count trailing zeros), so
+ * its cost follows its candidates, not its length. gcc on x86-64 also builds an AVX2 copy
+ * and picks one when the module loads. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -81,9 +83,14 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
             hit |= (u[b + j] & 0x7fffffff) >= tb ? -1 : 0;
         if (!hit)
             continue;
+        uint32_t mask = 0; /* bit j: entry b + j is a candidate (BLOCK is 32) */
         for (int j = 0; j < BLOCK; j++)
-            if ((u[b + j] & 0x7fffffff) >= tb)
-                KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+            mask |= (uint32_t)((u[b + j] & 0x7fffffff) >= tb) << j;
+        while (mask) { /* the set bits in order: work per candidate, not per entry */
+            int j = __builtin_ctz(mask);
+            mask &= mask - 1;
+            KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+        }
     }
     for (; b < n; b++)
         if ((u[b] & 0x7fffffff) >= tb)
