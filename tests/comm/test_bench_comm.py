@@ -31,6 +31,9 @@ def test_json_rows_carry_the_measured_bytes_and_ratios(capsys, hand_over):
         assert {"collective", "median_ms", "bytes_sent_per_rank", "ratio_to_dense"} <= set(row)
         assert math.isfinite(row["median_ms"]) and row["median_ms"] > 0
         assert row["select_ms"] <= row["median_ms"]
+        assert row["floor_ms"] > 0
+        local = row["select_ms"] + row["apply_ms"]
+        assert row["local_x_floor"] == pytest.approx(local / row["floor_ms"])
     by_name = {r["collective"]: r for r in rows}
     assert by_name["dense"]["ratio_to_dense"] == 1.0
     k = 30

@@ -13,7 +13,9 @@ table gives its median over the repeats, split into select (local top-k and tree
 comm and apply, the bytes the busiest rank sent (as counted by the collective, the status
 that rides in its messages included), rank 0's messages sent and received, both ratios to
 dense measured in this same run, and for dense ``plain_ms``: a plain ``dist.all_reduce`` of
-the same tensor, timed in the same run.
+the same tensor, timed in the same run. ``floor_ms`` is one read pass over p (``p.sum()``,
+median over every rank and repeat, timed right after each call) and ``local_x_floor`` the
+local work, select + apply, as a multiple of it.
 
 The dense row is timed the way the sync step calls dense: p is written into the collective's
 staging view (:meth:`~sparsgd.comm.dense.DenseAllreduce.staging`, the first d entries of its
@@ -55,7 +57,8 @@ def bench_worker(
     overwrite: bool = False,
 ) -> dict[str, list[list[float]]]:
     """collective -> one row per repeat: wall, select, comm, apply seconds, bytes sent,
-    messages sent and received, and the seconds of a bare collective of the same bytes."""
+    messages sent and received, the seconds of a bare collective of the same bytes, and of
+    one read pass over p."""
     k = k_from_density(density, numel)
     generator = torch.Generator().manual_seed(seed * 1_000_003 + ctx.rank)
     p = torch.randn(numel, generator=generator)  # (numel,) float32
@@ -77,9 +80,18 @@ def bench_worker(
             wall = time.perf_counter() - start
             s = reduced.stats
             row = [wall, s.select_s, s.comm_s, s.apply_s, s.bytes_sent]
-            rows.append([*row, s.messages_sent, s.messages_recv, _plain_s(plain, name, k)])
+            row += [s.messages_sent, s.messages_recv, _plain_s(plain, name, k)]
+            rows.append([*row, _read_pass_s(p)])
         out[name] = rows
     return out
+
+
+def _read_pass_s(p: torch.Tensor) -> float:
+    """Seconds of one read pass over ``p`` on this rank (``p.sum()``): the memory floor the
+    local work (select + apply) is compared with, measured in the same rounds."""
+    start = time.perf_counter()
+    float(p.sum())
+    return time.perf_counter() - start
 
 
 def _plain_s(buffer: torch.Tensor, name: str, k: int) -> float:
@@ -113,6 +125,9 @@ def summarise(per_rank: list[dict[str, list[list[float]]]]) -> list[dict[str, fl
         row["messages_sent"], row["messages_recv"] = int(calls[-1][0][5]), int(calls[-1][0][6])
         if name in ("dense", "topk_allgather"):  # a bare collective of the same bytes
             row["plain_ms"] = statistics.median(max(r[7] for r in call) for call in calls) * 1e3
+        row["floor_ms"] = statistics.median(r[8] for call in calls for r in call) * 1e3
+        local_ms = float(row["select_ms"]) + float(row["apply_ms"])
+        row["local_x_floor"] = local_ms / float(row["floor_ms"])
         rows.append(row)
     dense = rows[0]
     for row in rows:

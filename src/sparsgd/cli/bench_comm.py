@@ -4,9 +4,10 @@ dense, topk_allgather, gtopk and gtopk_exact, each timed as the slowest rank's m
 --repeats calls, split into select / comm / apply, with the bytes and messages they counted
 and their ratios to dense measured in the same run; ``plain_ms`` is a bare gloo collective of
 the same bytes. dense is called as the sync step calls it: p written into its staging view
-beforehand (untimed), reduced there with no copy. With --lab RATE the ranks run on an
-emulated cluster of shaped links and each row gains ``model_ms``, the alpha-beta cost with
-alpha and beta calibrated on that cluster.
+beforehand (untimed), reduced there with no copy. ``local/read`` (``local_x_floor``) is the
+local work, select + apply, over one read pass of p timed in the same rounds. With --lab
+RATE the ranks run on an emulated cluster of shaped links and each row gains ``model_ms``,
+the alpha-beta cost with alpha and beta calibrated on that cluster.
 The measuring code, and what every column means, is :mod:`sparsgd.bench.comm` (and
 :mod:`sparsgd.bench.lab_comm`); this module parses the options and prints the table.
 """
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{'collective':<15} {'median ms':>10} {'select ms':>10} {'comm ms':>9} {'apply ms':>9}"
         f" {'plain ms':>9} {'model ms':>9} {'bytes/rank':>12} {'bytes/dense':>11}"
-        f" {'time/dense':>10}"
+        f" {'time/dense':>10} {'local/read':>10}"
     )
     for r in rows:
         print(
@@ -103,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
             f" {r['comm_ms']:>9.2f} {r['apply_ms']:>9.2f} {r.get('plain_ms', math.nan):>9.2f}"
             f" {r.get('model_ms', math.nan):>9.2f} {r['bytes_sent_per_rank']:>12d}"
             f" {r['bytes_ratio_to_dense']:>11.4f} {r['ratio_to_dense']:>10.3f}"
+            f" {r['local_x_floor']:>9.1f}x"
         )
     return 0
