@@ -14,5 +14,9 @@ echo "test: ruff check and ruff format --check"
 # file goes to one worker whole, so a module fixture that starts one process group for all
 # the module's tests runs once, not once per worker (plain --dist load splits modules). -rs
 # lists why tests skipped.
+# With a C compiler here the install must have built the compiled selection (a test checks).
+if command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; then
+  export SPARSGD_REQUIRE_KERNELS=1
+fi
 echo "test: pytest on $(nproc) workers (-n auto); skipped tests and their reasons at the end"
 exec .venv/bin/python -m pytest -q -rs -n auto --dist loadfile "$@"

@@ -1,7 +1,7 @@
 /* Compiled loops of the exact top-k selection (sparsgd.compress.kernels wraps them).
  *
- * Six functions; five over a flat float32 or float64 array x of n entries, each one call with the
- * GIL released; code: 0 for float32, 1 for float64. Addresses come in as integers
+ * Six functions, each one call with the GIL released, over flat float32 or float64 arrays
+ * (code: 0 for float32, 1 for float64) and int64 positions. Addresses come in as integers
  * (tensor.data_ptr()); the caller checks sizes, dtypes and contiguity.
  *
  *   candidates(x, n, code, t, idx, mag, cap) -> count
