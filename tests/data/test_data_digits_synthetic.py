@@ -29,6 +29,18 @@ def test_digits_shapes_split_and_scaling() -> None:
     )
 
 
+def test_digits_read_directly_equal_scikit_learns_loader() -> None:
+    """The bundled file read without importing scikit-learn gives its loader's arrays."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from sparsgd.data.digits import _read_digits
+
+    pixels, labels = _read_digits()
+    raw = sklearn_digits()
+    assert pixels.dtype == raw.images.dtype and (pixels == raw.images).all()
+    assert labels.dtype == raw.target.dtype and (labels == raw.target).all()
+
+
 def test_digits_train_and_test_are_disjoint_and_complete() -> None:
     """The 1,797 digit images are pairwise distinct, so rows identify images."""
     bundle = load_dataset("digits")
