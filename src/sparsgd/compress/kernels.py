@@ -71,7 +71,7 @@ def set_enabled(on: bool) -> bool:
 
 def usable(x: Tensor) -> bool:
     """Whether the compiled loops take ``x``: built, CPU, contiguous, float32 or float64."""
-    return built() and x.device.type == "cpu" and x.dtype in CODES and x.is_contiguous()
+    return _select is not None and _enabled and x.is_cpu and x.dtype in CODES and x.is_contiguous()
 
 
 def candidates(x: Tensor, t: float, scratch: Scratch) -> tuple[Tensor, Tensor]:
@@ -121,7 +121,7 @@ def topk_message(
     indices = torch.empty(k, dtype=torch.int32)
     values = torch.empty(k, dtype=x.dtype)
     ok = _topk(x, k, plan, scratch, 0, indices.data_ptr(), values.data_ptr())
-    return SparseMessage(indices, values, x.numel()) if ok else None
+    return SparseMessage.unchecked(indices, values, x.numel()) if ok else None
 
 
 def _topk(

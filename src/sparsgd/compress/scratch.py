@@ -55,7 +55,7 @@ class Scratch:
         """The address of a CPU buffer ``name`` of at least ``n`` entries (for compiled code,
         which needs no view: cheaper than :meth:`take` on calls of a few microseconds)."""
         buf = self._buffers.get(name)
-        if buf is None or buf.numel() < n or buf.dtype != dtype or buf.device.type != "cpu":
+        if buf is None or buf.numel() < n or buf.dtype != dtype or not buf.is_cpu:
             buf = self.take(name, n, dtype, torch.device("cpu"))
         return buf.data_ptr()
 

@@ -75,6 +75,7 @@ FAST_MIN_NUMEL = 1 << 18  # below this a plain exact selection is as fast (measu
 FAST_MAX_DENSITY = 1 / 16  # above this most of x would be candidates anyway
 SAMPLE_HITS = 64  # expected sample entries among the top k: the estimate's precision
 MAX_SAMPLE_FRACTION = 1 / 8  # never sample more than this share of x
+PLANS_KEPT = 64  # (d, density) -> (k, sampling plan) pairs a topk compressor remembers
 RANK_LADDER = (1, 4, 16)  # margins tried, times r, before the exact path over all of x
 
 
@@ -210,13 +211,20 @@ class TopKCompressor:
     def __init__(self, value_dtype: torch.dtype = torch.float32) -> None:
         self.value_dtype = check_value_dtype(value_dtype)
         self._scratch = Scratch()  # work buffers of topk_indices, reused across calls
+        self._plans: dict[tuple[int, float], tuple[int, Any]] = {}  # (d, rho) -> (k, plan)
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
         check_flat(x)
         d = x.numel()
-        k = k_from_density(density, d)
+        known = self._plans.get((d, density))  # a run asks for the same few every step
+        if known is None:
+            k = k_from_density(density, d)  # checks density
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            known = self._plans[(d, density)] = (k, kernel_plan(d, k))
+        k, plan = known
         if x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
-            plan = kernel_plan(d, k)  # select and gather in one compiled call
+            # select and gather in one compiled call
             msg = kernels.topk_message(x, k, plan, self._scratch)
             if msg is None:
                 check_finite(x, "x")  # raises
