@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 CODES = {torch.float32: 0, torch.float64: 1}
+_INT32 = torch.empty(0, dtype=torch.int32)  # template of the messages' index tensors
 DEFAULT_CAP = 1 << 14  # candidate slots on a first call; grown (one more pass) when short
 
 
@@ -118,8 +119,8 @@ def topk_message(
 ) -> SparseMessage | None:
     """(3) as a message: int32 indices and x's values there, written by the loop that chooses
     them; None if x holds NaN or Inf. ``x``: float32, :func:`usable`, under 2**31 entries."""
-    indices = torch.empty(k, dtype=torch.int32)
-    values = torch.empty(k, dtype=x.dtype)
+    indices = _INT32.new_empty(k)  # new_empty of a template: no dtype argument to parse
+    values = x.new_empty(k)
     ok = _topk(x, k, plan, scratch, 0, indices.data_ptr(), values.data_ptr())
     return SparseMessage.unchecked(indices, values, x.numel()) if ok else None
 
