@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 
 import pytest
 import torch
 
-from sparsgd.compress import kernels
+from sparsgd.compress import kernels, topk
 from sparsgd.compress.candidates import candidates_at_least, select_exact
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import gather_message
@@ -137,3 +138,18 @@ def test_switch_falls_back() -> None:
         kernels.set_enabled(previous)
     assert kernels.usable(x) == kernels.built()
     assert not kernels.usable(x[::2]) and not kernels.usable(x.half())
+
+
+def test_message_of_2_31_entries_or_more_is_not_compiled() -> None:
+    """The compiled message writes int32 indices; from 2**31 entries the compressor gathers
+    (int64 indices). Checked with the limit lowered, not with an 8 GB tensor."""
+    x = torch.randn(100, generator=torch.Generator().manual_seed(4))
+    compressor = make_compressor("topk")
+    spy = mock.patch.object(kernels, "topk_message", wraps=kernels.topk_message)
+    with spy as compiled:
+        compressor.compress(x, 0.05)
+        assert compiled.call_count == 1
+        with mock.patch.object(topk, "INT32_LIMIT", 100):
+            msg = compressor.compress(x, 0.05)
+        assert compiled.call_count == 1  # the gather path answered
+    assert torch.equal(msg.indices.long(), topk_reference(x, 5))

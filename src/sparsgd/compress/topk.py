@@ -59,7 +59,12 @@ from sparsgd.compress.checks import (
     check_state_keys,
     k_from_density,
 )
-from sparsgd.compress.message import SparseMessage, check_value_dtype, gather_message
+from sparsgd.compress.message import (
+    INT32_LIMIT,
+    SparseMessage,
+    check_value_dtype,
+    gather_message,
+)
 from sparsgd.compress.scratch import Scratch
 
 __all__ = [
@@ -223,7 +228,8 @@ class TopKCompressor:
                 self._plans.clear()
             known = self._plans[(d, density)] = (k, kernel_plan(d, k))
         k, plan = known
-        if x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
+        int32 = d < INT32_LIMIT  # the compiled message writes int32 indices
+        if int32 and x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
             # select and gather in one compiled call
             msg = kernels.topk_message(x, k, plan, self._scratch)
             if msg is None:
