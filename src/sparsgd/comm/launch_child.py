@@ -4,6 +4,8 @@
 
 A plain subprocess rather than a ``multiprocessing`` child, so that a command prefix (another
 network namespace, another user) can wrap it. The rank:
+(0) turns on :mod:`faulthandler`, so that a crash below Python (SIGSEGV, or SIGABRT from a
+    C++ ``std::terminate``) prints every thread's Python stack to stderr before it ends;
 (1) asks the kernel for SIGKILL when the launcher dies (Linux ``PR_SET_PDEATHSIG``), and exits
     at once if the launcher is already gone;
 (2) reads the job file: first the launcher's import setup (``sys.path``, working folder, main
@@ -22,6 +24,7 @@ network namespace, another user) can wrap it. The rank:
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import multiprocessing.spawn
 import os
 import pickle
@@ -143,6 +146,7 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) != 3:
         raise SystemExit("usage: python -m sparsgd.comm.launch_child JOB_FILE RANK LAUNCHER_PID")
     job_file, rank, launcher_pid = argv[0], int(argv[1]), int(argv[2])
+    faulthandler.enable()  # (0)
     _die_with(launcher_pid)
     for signum in (signal.SIGTERM, signal.SIGINT):  # (3)
         signal.signal(signum, _stop)
