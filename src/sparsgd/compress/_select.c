@@ -1,6 +1,6 @@
 /* Compiled loops of the exact top-k selection (sparsgd.compress.kernels wraps them).
  *
- * Six functions, each one call with the GIL released, over flat float32 or float64 arrays
+ * Five functions, each one call with the GIL released, over flat float32 or float64 arrays
  * (code: 0 for float32, 1 for float64) and int64 positions. Addresses come in as integers
  * (tensor.data_ptr()); the caller checks sizes, dtypes and contiguity.
  *

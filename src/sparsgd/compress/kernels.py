@@ -72,6 +72,7 @@ def set_enabled(on: bool) -> bool:
 
 def usable(x: Tensor) -> bool:
     """Whether the compiled loops take ``x``: built, CPU, contiguous, float32 or float64."""
+    # built() written out, and is_cpu rather than device.type: this runs on every selection
     return _select is not None and _enabled and x.is_cpu and x.dtype in CODES and x.is_contiguous()
 
 
