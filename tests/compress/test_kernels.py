@@ -150,6 +150,20 @@ def test_message_of_2_31_entries_or_more_is_not_compiled() -> None:
         compressor.compress(x, 0.05)
         assert compiled.call_count == 1
         with mock.patch.object(topk, "INT32_LIMIT", 100):
-            msg = compressor.compress(x, 0.05)
+            msg = make_compressor("topk").compress(x, 0.05)  # fresh: (d, rho) not yet known
         assert compiled.call_count == 1  # the gather path answered
     assert torch.equal(msg.indices.long(), topk_reference(x, 5))
+
+
+def test_one_compressor_over_sizes_that_grow_and_shrink() -> None:
+    """The compressor's work buffer grows with d (the remembered addresses lapse with it):
+    every call, on sizes up, down and up again, is still the exact top-k."""
+    compressor = make_compressor("topk")
+    gen = torch.Generator().manual_seed(5)
+    for d in (100, 5_000, 100, 70_000, 5_000, 100):
+        x = torch.randn(d, generator=gen)
+        msg = compressor.compress(x, 0.02)
+        assert torch.equal(msg.indices.long(), topk_reference(x, max(1, int(0.02 * d))))
+        assert torch.equal(msg.values, x[msg.indices.long()])
+        live = compressor._work.data_ptr()  # no remembered address of a freed buffer
+        assert all(work == live for _, _, work in compressor._plans.values())

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - depends on the install
 __all__ = [
     "built",
     "candidates",
+    "compiled",
     "complement",
     "select",
     "set_enabled",
@@ -60,6 +61,12 @@ _enabled = os.environ.get("SPARSGD_NO_KERNELS", "") in ("", "0")  # read once, a
 def built() -> bool:
     """Whether the compiled module was built and is switched on."""
     return _select is not None and _enabled
+
+
+def compiled() -> bool:
+    """Whether the compiled module was built, switched on or not (callers that keep buffers
+    for it allocate them only then)."""
+    return _select is not None
 
 
 def set_enabled(on: bool) -> bool:
@@ -116,14 +123,22 @@ def topk(
 
 
 def topk_message(
-    x: Tensor, k: int, plan: tuple[int, int, tuple[int, int, int]], scratch: Scratch
+    x: Tensor, k: int, plan: tuple[int, int, tuple[int, int, int]], work: int
 ) -> SparseMessage | None:
     """(3) as a message: int32 indices and x's values there, written by the loop that chooses
-    them; None if x holds NaN or Inf. ``x``: float32, :func:`usable`, under 2**31 entries."""
+    them; None if x holds NaN or Inf. ``x``: float32, :func:`usable`, under 2**31 entries;
+    ``work``: the address of a float32 buffer of at least x.numel() entries, the caller's
+    (a call of a few microseconds at small d: no buffer lookup of its own)."""
     indices = _INT32.new_empty(k)  # new_empty of a template: no dtype argument to parse
     values = x.new_empty(k)
-    ok = _topk(x, k, plan, scratch, 0, indices.data_ptr(), values.data_ptr())
-    return SparseMessage.unchecked(indices, values, x.numel()) if ok else None
+    start, stride, (r1, r2, r3) = plan
+    d, i_ptr, v_ptr = x.numel(), indices.data_ptr(), values.data_ptr()
+    status = _select.topk(x.data_ptr(), d, k, 0, start, stride, r1, r2, r3, work, 0, i_ptr, v_ptr)
+    if status == 0:
+        return SparseMessage.unchecked(indices, values, d)
+    if status == -2:
+        raise MemoryError(f"top-k of {d} entries: no memory for the candidates")
+    return None
 
 
 def _topk(

@@ -110,9 +110,8 @@ class SparseMessage:
         without ``__post_init__``'s checks, which take about as long as selecting from 1,000
         entries."""
         msg = object.__new__(cls)
-        object.__setattr__(msg, "indices", indices)
-        object.__setattr__(msg, "values", values)
-        object.__setattr__(msg, "numel", numel)
+        fields = msg.__dict__  # frozen: written through the instance dict, as __init__ would
+        fields["indices"], fields["values"], fields["numel"] = indices, values, numel
         return msg
 
     @property

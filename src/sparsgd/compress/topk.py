@@ -216,26 +216,42 @@ class TopKCompressor:
     def __init__(self, value_dtype: torch.dtype = torch.float32) -> None:
         self.value_dtype = check_value_dtype(value_dtype)
         self._scratch = Scratch()  # work buffers of topk_indices, reused across calls
-        self._plans: dict[tuple[int, float], tuple[int, Any]] = {}  # (d, rho) -> (k, plan)
+        # (d, rho) -> (k, sampling plan, address of the compiled call's work buffer or 0)
+        self._plans: dict[tuple[int, float], tuple[int, Any, int]] = {}
+        self._work = torch.empty(0)  # (largest d,) float32: |x| or the sample of that call
 
     def compress(self, x: Tensor, density: float) -> SparseMessage:
-        check_flat(x)
+        if type(x) is not Tensor or x.dim() != 1:  # check_flat's two cheap tests first
+            check_flat(x)  # raises, or passes a subclass of Tensor
         d = x.numel()
         known = self._plans.get((d, density))  # a run asks for the same few every step
         if known is None:
-            k = k_from_density(density, d)  # checks density
-            if len(self._plans) >= PLANS_KEPT:
-                self._plans.clear()
-            known = self._plans[(d, density)] = (k, kernel_plan(d, k))
-        k, plan = known
-        int32 = d < INT32_LIMIT  # the compiled message writes int32 indices
-        if int32 and x.dtype == self.value_dtype == torch.float32 and kernels.usable(x):
+            check_flat(x)  # the rest of it (empty, not floating) before a plan is learned
+            known = self._learn(d, density)
+        k, plan, work = known  # a known d with a non-floating x: topk_indices raises
+        if work and x.dtype is torch.float32 and kernels.usable(x):
             # select and gather in one compiled call
-            msg = kernels.topk_message(x, k, plan, self._scratch)
+            msg = kernels.topk_message(x, k, plan, work)
             if msg is None:
                 check_finite(x, "x")  # raises
             return msg
         return gather_message(x, topk_indices(x, k, self._scratch), self.value_dtype)
+
+    def _learn(self, d: int, density: float) -> tuple[int, Any, int]:
+        """Remember ``(k, kernel_plan(d, k), work)`` for (d, density); work is 0 where the
+        compiled message does not apply (no compiled module, float16 values, or 2**31
+        entries or more, whose indices need int64)."""
+        k = k_from_density(density, d)  # checks density
+        work = 0
+        if kernels.compiled() and self.value_dtype == torch.float32 and d < INT32_LIMIT:
+            if self._work.numel() < d:
+                self._work = torch.empty(d)  # grown: the addresses remembered so far lapse
+                self._plans.clear()
+            work = self._work.data_ptr()
+        if len(self._plans) >= PLANS_KEPT:
+            self._plans.clear()
+        known = self._plans[(d, density)] = (k, kernel_plan(d, k), work)
+        return known
 
     def state_dict(self) -> dict[str, Any]:
         return {}
