@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,3 +60,26 @@ def test_sigterm_tears_the_lab_down(lab_machine, tmp_path):
     assert proc.returncode in (130, 143), err
     assert not [n for n in lab_namespaces() if n.split("-")[1] == str(proc.pid)]
     assert not os.path.exists(f"/etc/netns/{mine[0]}")
+
+
+def test_bench_ddp_bad_rate_refused(capsys):
+    assert main(["bench", "ddp", "--lab", "fast"]) == 2
+    assert "rate must be" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.timeout(300)
+def test_bench_ddp_on_the_lab_is_held_to_the_rate(lab_machine, capsys):
+    """Every variant runs across two namespaces; DDP's all-reduce step cannot beat the link:
+    each rank must hand the other at least half of its d float32 gradients."""
+    width, layers, rate = 256, 2, cluster.Rate.parse("10mbit")
+    args = ["--width", str(width), "--layers", str(layers), "--bucket-mb", "0.2", "--repeats", "1"]
+    assert main(["bench", "ddp", *args, "--lab", str(rate), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "lab links at 10mbit" in out["settings"]
+    rows = {row["variant"]: row for row in out["rows"]}
+    d = layers * (width * width + width)
+    floor_ms = (d * 4 / 2 - rate.burst_bytes()) / rate.bytes_per_s * 1e3
+    assert rows["allreduce"]["step_ms"] >= floor_ms, (rows["allreduce"], floor_ms)
+    assert rows["sparse_many"]["collectives_per_step"] > 1.0

@@ -48,6 +48,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from sparsgd.comm.launch import LaunchOptions, launch
 from sparsgd.comm.stats import PHASES
 from sparsgd.comm.worker_env import WorkerContext
+from sparsgd.lab.cluster import Cluster, Rate
+from sparsgd.lab.placement import lab_options
 from sparsgd.sync.ddp_hook import SparseHookState, sparse_allreduce_hook
 
 __all__ = ["VARIANTS", "measure_ddp"]
@@ -185,13 +187,17 @@ def measure_ddp(
     *,
     timeout_s: float = 300.0,
     threads: int = 1,
+    rate: Rate | None = None,
 ) -> list[dict[str, Any]]:
-    """Start ``workers`` local processes, run :func:`bench_worker` on each, summarise."""
-    per_rank = launch(
-        bench_worker,
-        workers,
-        (width, layers, density, bucket_mb, repeats),
-        LaunchOptions(timeout_s=timeout_s, threads=threads),
-        deadline_s=timeout_s,
-    )
-    return summarise(per_rank)
+    """Start ``workers`` processes, run :func:`bench_worker` on each, summarise. They talk
+    over loopback, or with ``rate`` on a lab of ``workers`` nodes whose links are shaped to
+    it (one rank per network namespace, torn down before the rows come back)."""
+    args = (width, layers, density, bucket_mb, repeats)
+    if rate is None:
+        options = LaunchOptions(timeout_s=timeout_s, threads=threads)
+        return summarise(launch(bench_worker, workers, args, options, deadline_s=timeout_s))
+    if workers < 2:
+        raise ValueError(f"workers must be >= 2 on the lab (links join nodes); got {workers}")
+    with Cluster(workers, rate) as cluster:
+        options = lab_options(cluster, timeout_s, threads)
+        return summarise(launch(bench_worker, workers, args, options, deadline_s=timeout_s))

@@ -7,8 +7,9 @@ with DDP's default all-reduce, torch's PowerSGD hook (rank 1), and sparsgd's gTo
 collective inside the hook (overlap off) and with scope "model". A step's time is that of the
 slowest rank; the table gives the median over --repeats, the median CPU time of the busiest
 rank's process in a step, the ratio to all-reduce, and the sparse collectives' time per step
-split into select / comm / apply, all measured in this one run. The
-measuring code is :mod:`sparsgd.bench.ddp`; this module parses the options and prints the
+split into select / comm / apply, all measured in this one run. With --lab RATE the ranks run
+on an emulated cluster (a network namespace each, links shaped to RATE) instead of loopback.
+The measuring code is :mod:`sparsgd.bench.ddp`; this module parses the options and prints the
 table.
 """
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from sparsgd.bench.ddp import measure_ddp
 from sparsgd.cli.arguments import density, integer, positive_number
+from sparsgd.lab.cluster import LabUnavailable, Rate
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -36,16 +39,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--repeats", type=integer(1), default=11, help="timed steps")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead")
+    parser.add_argument(
+        "--lab",
+        metavar="RATE",
+        default=None,
+        help="run on an emulated cluster (sparsgd lab: a network namespace per rank, links "
+        "shaped to RATE, e.g. 100mbit; needs root) instead of loopback: there the wire, not "
+        "the CPU, can decide a step, and the hook's overlap with backward shows",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    rows = measure_ddp(
-        args.workers, args.width, args.layers, args.density, args.bucket_mb, args.repeats
-    )
+    try:
+        rate = None if args.lab is None else Rate.parse(args.lab)
+        rows = measure_ddp(
+            args.workers, args.width, args.layers, args.density, args.bucket_mb, args.repeats,
+            rate=rate,
+        )  # fmt: skip
+    except (ValueError, LabUnavailable) as err:
+        print(f"sparsgd bench ddp: error: {err}", file=sys.stderr)
+        return 2
     load = os.getloadavg()
+    where = f"lab links at {args.lab}" if args.lab else "loopback"
     settings = (
-        f"P={args.workers} width={args.width} layers={args.layers} density={args.density} "
-        f"bucket_mb={args.bucket_mb} repeats={args.repeats}"
+        f"P={args.workers} ({where}) width={args.width} layers={args.layers} "
+        f"density={args.density} bucket_mb={args.bucket_mb} repeats={args.repeats}"
     )
     if args.json:
         print(json.dumps({"settings": settings, "load": load, "rows": rows}, indent=2))
