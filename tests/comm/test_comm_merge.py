@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from sparsgd.comm.gtopk import merge
 from sparsgd.compress import kernels
+from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk_reference import topk_reference
 
@@ -50,6 +51,13 @@ def test_small_union_keeps_everything_and_drops_nothing(selection_path: str) -> 
     kept, dropped = merge(entries({2: 1.0}), entries({2: 1.0, 6: -4.0}), 5)
     assert kept.indices.tolist() == [2, 6] and kept.values.tolist() == [2.0, -4.0]
     assert dropped.indices.numel() == 0
+
+
+@pytest.mark.parametrize("k", [1, 2])  # k = 2: the whole union is kept, no top-k runs
+def test_finite_values_whose_sum_overflows_raise(selection_path: str, k: int) -> None:
+    a, b = entries({3: 3e38, 9: 1.0}), entries({3: 3e38, 9: 2.0})
+    with pytest.raises(NonFiniteError, match="must be finite; got 0 NaN and 1 Inf"):
+        merge(a, b, k)
 
 
 def test_bad_k_is_refused():

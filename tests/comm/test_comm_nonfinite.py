@@ -1,8 +1,11 @@
 """NaN, Inf and overflow found by the exchange itself, in the steady state, on every rank.
 
 The sparse collectives learn that p is not finite from their exact top-k (no pass of its
-own), dense from the all-reduced sum (comm/base.py, (2a) and (2b)). Either way every rank
-raises, the rank at fault with its own count, and the group still works after.
+own), dense from its aminmax of p, whose max |p| rides in its status element (comm/base.py,
+(2a) and (2b)). Either way every rank raises, the rank at fault with its own count, and the
+group still works after. Finite inputs whose sum overflows raise on every rank too, wherever
+the sum is made: dense's all-reduce, gTop-k's merges (at the root's first or second merge),
+gtopk_exact's all-reduce of the k global values, topk_allgather's sum of the sets.
 """
 
 from __future__ import annotations
@@ -81,14 +84,38 @@ def test_nan_or_inf_on_some_ranks_raises_on_every_rank(outcomes, name, case):
 @pytest.mark.slow
 @pytest.mark.multiprocess
 @pytest.mark.timeout(300)
-def test_dense_finite_inputs_whose_sum_overflows_raise_on_every_rank(outcomes):
-    huge = torch.tensor(nw.HUGE)  # the case is what it claims: finite, their sum is not
-    assert math.isfinite(float(huge)) and math.isinf(float(huge * nw.WORLD))
+@pytest.mark.parametrize("name", list(COLLECTIVES))
+@pytest.mark.parametrize("case", ["overflow", "overflow_late"])
+def test_finite_inputs_whose_sum_overflows_raise_on_every_rank(outcomes, name, case):
+    huge = torch.tensor(nw.HUGE)  # the case is what it claims: finite, two of them are not
+    assert math.isfinite(float(huge)) and math.isinf(float(huge * 2))
     for rank, outcome in enumerate(outcomes):
-        kind, message = outcome["dense/dense_overflow"]["error"]
+        kind, message = outcome[f"{name}/{case}"]["error"]
         assert kind == "NonFiniteError", (rank, message)
-        assert re.search(r"dense: every rank's p is finite but their sum overflows", message)
-    assert_group_survived(outcomes, "dense/dense_overflow", "dense")
+        assert re.search(rf"{name}: every rank's p is finite but their sum overflows", message)
+    assert_group_survived(outcomes, f"{name}/{case}", name)
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(COLLECTIVES))
+def test_an_overflow_only_the_exact_sum_makes(outcomes, name):
+    """gtopk's merges and topk_allgather's sets stay finite (no error, a finite total);
+    gtopk_exact's all-reduce of the k global values and dense's sum overflow: all raise."""
+    for rank, outcome in enumerate(outcomes):
+        kind, message = outcome[f"{name}/exact_overflow"]["error"]
+        if name in ("gtopk", "topk_allgather"):
+            assert kind == "none", (rank, message)
+            total = outcome[f"{name}/exact_overflow"]["total"]
+            assert bool(total.isfinite().all()), rank
+            assert float(total[nw.J]) == float(torch.tensor(2e38)), rank  # rank 0's value alone
+        else:
+            assert kind == "NonFiniteError", (rank, message)
+            where = " at the k global indices" if name == "gtopk_exact" else ""
+            assert f"{name}: every rank's p is finite but their sum overflows" in message
+            assert message.endswith(where), message
+    assert_group_survived(outcomes, f"{name}/exact_overflow", name)
 
 
 @pytest.mark.slow

@@ -158,7 +158,16 @@ def test_counts_follow_the_ring_formula_with_the_status_element(steady):
 
 
 @pytest.mark.parametrize(
-    "case", ["spread", "cancel", "dense_overflow", "dense_large", "dense_apart"]
+    "case",
+    [
+        "spread",
+        "cancel",
+        "overflow",
+        "overflow_late",
+        "exact_overflow",
+        "dense_large",
+        "dense_apart",
+    ],
 )
 def test_a_staged_bad_input_raises_what_a_copied_one_raises_on_every_rank(failures, case):
     raised = 0

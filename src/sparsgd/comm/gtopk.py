@@ -12,6 +12,12 @@ On rank i of P, with ``p_i = e_i + g_i`` (docs/algorithms.md, gTop-k tree and re
     # (4) total = dense(G) on every rank (the loop divides by P);
     #     e_i = p_i - c_i + (merged values this rank dropped in its merges of (2))
 
+Finite sets whose sum overflows (two values near the dtype's largest at one index): the rank
+whose merge of (2) finds it adds OVERFLOW to the status it sends on, merges nothing more and
+sends its set unmerged; the broadcast of (3) carries the status to every rank, and every rank
+raises the same NonFiniteError, as dense does for its sum. No rank raises alone, so none is
+left waiting in a receive, and the group works on after.
+
 Residual rule of (4): the merging rank keeps the merged values it drops, so every value of
 every p_i ends either in G or in exactly one residual, and ``sum_i e_i + total == sum_i p_i``
 holds exactly (up to the rounding of the merge sums), with no extra communication. The paper
@@ -23,15 +29,17 @@ applied G[j] left it out) loses that value, which breaks the invariant.
 
     # (3') rank 0 broadcasts the k indices of G (4k bytes, no values)
     # (4') v = all_reduce(p_i[G]);  total = dense(G, v);  e_i = p_i with G zeroed;  sent = G
+    #      v not finite (finite p_i whose sum overflows, identical on every rank): all raise
 
 so the applied values are the exact sums over all ranks and the merges need no residual rule.
 
 Messages of (2) and (3) are one buffer each (comm/wire.py) of exactly k entries after an
 8-byte status header: the status of the sender's subtree on the way up (the sum of the
-flags of comm/base.py), and the sum over all ranks on the way down, so the input check
-costs no message. Rank 0 receives R and sends R messages: 2 ceil(log2 P) on the critical
-path, each of 8 + 8k bytes (gtopk) or 8 + 4k bytes on the way down (gtopk_exact); any other
-rank sends and receives fewer. Buffers are reused across calls (no d-sized allocation).
+flags of comm/base.py, plus OVERFLOW for each merge that overflowed), and the sum over all
+ranks on the way down, so the input check costs no message. Rank 0 receives R and sends R
+messages: 2 ceil(log2 P) on the critical path, each of 8 + 8k bytes (gtopk) or 8 + 4k bytes
+on the way down (gtopk_exact); any other rank sends and receives fewer. Buffers are reused
+across calls (no d-sized allocation).
 """
 
 from __future__ import annotations
@@ -47,11 +55,13 @@ from sparsgd.comm.stats import Ledger, Reduced
 from sparsgd.comm.wire import HEADER_NBYTES, entry_nbytes, open_link, pack_, unpack
 from sparsgd.compress import kernels
 from sparsgd.compress.base import Compressor
-from sparsgd.compress.checks import NonFiniteError
+from sparsgd.compress.checks import NonFiniteError, check_finite
 from sparsgd.compress.message import SparseMessage
 from sparsgd.compress.topk import topk_indices
 
-__all__ = ["GTopk", "GTopkExact", "children", "merge", "n_rounds", "parent"]
+__all__ = ["OVERFLOW", "GTopk", "GTopkExact", "children", "merge", "n_rounds", "parent"]
+
+OVERFLOW = 1 << 32  # status of a merge whose sums overflowed; input flags count below it
 
 
 def n_rounds(world: int) -> int:
@@ -80,12 +90,14 @@ def merge(a: SparseMessage, b: SparseMessage, k: int) -> tuple[SparseMessage, Sp
 
     ``dense(kept) + dense(dropped) == dense(a) + dense(b)`` exactly. Each index occurs at
     most twice in ``a ++ b``, so every merged value is one IEEE addition (commutative): the
-    result is the same bit for bit in any process and either argument order.
+    result is the same bit for bit in any process and either argument order. Raises
+    NonFiniteError if a merged value is NaN or Inf (finite values whose sum overflows).
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an integer >= 1; got {k!r}")
     union, summed = _union_sum(a, b)
     if union.numel() <= k:
+        check_finite(summed, "a + b")  # the top-k below notices NaN/Inf; nothing does here
         return SparseMessage(union, summed, a.numel), SparseMessage(union[:0], summed[:0], a.numel)
     # positions in `union` follow index order: topk_indices' lower-position tie-break is the
     # lower-index tie-break of the rule
@@ -144,11 +156,15 @@ class GTopk:
             local, status = self._select(p, status)  # (1)
         held, dropped, flagged = self._reduce_to_root(local, status, ledger)  # (2)
         final, flagged = self._broadcast(held, flagged, ledger)  # (3)
+        if flagged % OVERFLOW > 0:
+            return None  # a rank flagged its input: the handshake reports it
         if flagged > 0:
-            return None
+            self._raise_overflow("in a merge of the tree")
         if self.exact:
             values = p[final.indices].contiguous()  # (k,) p_i[G]
             self._link.all_reduce_(values, ledger)  # (4') sum_i p_i[G]
+            if not bool(values.isfinite().all()):  # the same k values on every rank
+                self._raise_overflow("at the k global indices")
             final = SparseMessage(final.indices, values, numel)
         with ledger.phase("apply"):
             self._work.open_(numel, dtype, p.device)
@@ -162,6 +178,12 @@ class GTopk:
                 for lost in dropped:
                     lost.add_to_(residual)
         return Reduced(total, residual, sent, ledger.stats)
+
+    def _raise_overflow(self, where: str) -> None:
+        dtype = self._check.agreed.dtype
+        raise NonFiniteError(
+            f"{self.name}: every rank's p is finite but their sum overflows {dtype} {where}"
+        )
 
     def _select(self, p: Tensor, status: int) -> tuple[SparseMessage, int]:
         """(1) ``(c_i, 0)``, or a placeholder and status 1 if the input is flagged or holds
@@ -177,7 +199,7 @@ class GTopk:
     def _reduce_to_root(
         self, held: SparseMessage, flagged: int, ledger: Ledger
     ) -> tuple[SparseMessage, list[SparseMessage], int]:
-        """(2) ``(held, sets dropped in this rank's merges, flags of this subtree)``."""
+        """(2) ``(held, sets dropped in this rank's merges, status of this subtree)``."""
         link, k, dropped = self._link, held.indices.numel(), []
         for child in children(link.rank, link.world):
             link.recv_into(self._up, child, ledger, HEADER_NBYTES)
@@ -185,7 +207,11 @@ class GTopk:
             flagged += theirs_flagged
             if flagged == 0:  # a flagged subtree sends a placeholder: nothing to merge
                 with ledger.phase("select"):
-                    held, lost = merge(held, theirs, k)
+                    try:
+                        held, lost = merge(held, theirs, k)
+                    except NonFiniteError:  # finite sets, overflowing sums: tell every rank
+                        flagged += OVERFLOW
+                        continue
                 dropped.append(lost)
         if flagged == 0 and held.indices.numel() != k:
             got = held.indices.numel()

@@ -7,6 +7,8 @@ On rank i, with ``c_i = C(p_i)`` (exact top-k unless a compressor is given):
     # (3) B = all_gather(pack(c_i) padded to max(n))   # one buffer of max(n) entries per rank
     # (4) total = sum over j = 0 .. P-1 of dense(c_j)  # added in rank order, on every rank
     #     e_i = p_i - c_i
+    #     total not finite where some c_j lands (finite sets whose sum overflows; the same
+    #     bits on every rank): every rank raises, as dense does for its sum
 
 So every rank ends with the union of up to kP distinct indices, summed. Cost per rank (ring
 all-gather, docs/algorithms.md cost model): (P - 1) (16 + max(n) * 8) bytes sent, O(kP), in
@@ -98,6 +100,10 @@ class TopkAllgather:
             total = self._work.total
             for theirs in sets:  # (4)
                 self._work.add_to_total_(theirs)
+            if not all(bool(total[s.indices].isfinite().all()) for s in sets):
+                raise NonFiniteError(
+                    f"{self.name}: every rank's p is finite but their sum overflows {dtype}"
+                )
             residual = self._work.residual_from_(p, mine, overwrite)
         return Reduced(total, residual, mine.indices, ledger.stats)
 
