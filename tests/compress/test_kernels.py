@@ -8,7 +8,7 @@ ties for the quickselect, NaN and Inf off the sample positions, float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
@@ -53,11 +53,21 @@ def _inputs(d: int) -> dict[str, torch.Tensor]:
     }
 
 
+@pytest.fixture(params=["avx2", "portable"])
+def simd(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The float32 candidate pass in its AVX2 version (where the CPU has it) and portable."""
+    previous = kernels.set_simd(request.param == "avx2")
+    try:
+        yield request.param
+    finally:
+        kernels.set_simd(previous)
+
+
 @pytest.mark.parametrize("d", [1, 31, 32, 33, 1000, 70001])
 @pytest.mark.parametrize(
     "t", [-1.0, -0.0, 0.0, 1e-41, 0.5, 1.5, 2.0, 1e30, float("inf"), float("nan")]
 )
-def test_candidates_match_the_numpy_pass(d: int, t: float) -> None:
+def test_candidates_match_the_numpy_pass(d: int, t: float, simd: str) -> None:
     for name, x in _inputs(d).items():
         (idx, mag), (want_idx, want_mag) = _both(lambda x=x: candidates_at_least(x, t))
         assert torch.equal(idx, want_idx), f"{name}: indices differ at t={t}"
@@ -91,7 +101,7 @@ def test_select_matches_the_torch_rule(m: int) -> None:
 
 @pytest.mark.parametrize("d", [1, 5, 300, 4096, 100_003])
 @pytest.mark.parametrize("density", [1e-3, 0.05, 0.5, 1.0])
-def test_topk_message_is_the_gathered_message(d: int, density: float) -> None:
+def test_topk_message_is_the_gathered_message(d: int, density: float, simd: str) -> None:
     """The compressor's one compiled call: the indices of the exact top-k as int32 and the
     values of x there, as gather_message would build them."""
     compressor = make_compressor("topk")

@@ -8,8 +8,9 @@
  *       (1) every i with not(|x_i| < t), ascending: idx[j] = i, mag[j] = |x_i| for the first
  *           cap of them; returns how many there are (more than cap: call again with room).
  *           NaN is a candidate (the test is written not(<)), Inf one for any t. A block of
- *           BLOCK entries is first tested at once (a loop the compiler vectorises); only a
- *           block with a hit is looked at entry by entry.
+ *           BLOCK entries is first tested at once (a loop the compiler vectorises, or AVX2
+ *           compares where the CPU has them); only a block with a hit is looked at entry by
+ *           entry.
  *
  *   select(mag, idx, m, k, code, work, out) -> 0
  *       (2) v = k-th largest of mag[0..m-1], by quickselect on a copy in work
@@ -35,6 +36,8 @@
  *
  *   complement(pos, k, n, out) -> 0
  *       (9) out = the n - k ascending integers of [0, n) not among the k ascending pos.
+ *
+ *   set_simd(on) -> previous: the AVX2 version of (1) for float32 on or off (tests).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -68,6 +71,49 @@
         count++;                                                                           \
     } while (0)
 
+/* (1) for float32 with AVX2 (x86-64, chosen when the module loads, t > 0 only): the same
+ * integer test, as tb > 0 makes u >= tb the same as u > tb - 1, by four 8-lane compares per
+ * block, whose lanes movemask reads out as the block's 32-bit mask (the portable loop below
+ * builds it bit by bit). At 1e7 entries and 1.5 % candidates (density 1e-2) the pass takes
+ * 3.8 ms against the portable loop's 4.7 (a read pass: 1.2-1.6 ms); at 0.2 % and below both
+ * are within 10 % of each other. set_simd(0) switches it off (the tests run both). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+static int use_avx2 = 0; /* set when the module loads: the CPU has AVX2 */
+
+#define LANE_MASK(v) ((uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(v)))
+
+__attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *x, int64_t n,
+                                                                    int32_t tb, int64_t *idx,
+                                                                    float *mag, int64_t cap)
+{
+    const int32_t *u = (const int32_t *)x;
+    const __m256i low31 = _mm256_set1_epi32(0x7fffffff), below = _mm256_set1_epi32(tb - 1);
+    int64_t count = 0, b = 0;
+    for (; b + BLOCK <= n; b += BLOCK) {
+        const __m256i *at = (const __m256i *)(u + b);
+        __m256i c[4]; /* lanes of candidates: all ones */
+        for (int g = 0; g < 4; g++)
+            c[g] = _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_loadu_si256(at + g), low31), below);
+        __m256i any = _mm256_or_si256(_mm256_or_si256(c[0], c[1]), _mm256_or_si256(c[2], c[3]));
+        if (_mm256_testz_si256(any, any))
+            continue;
+        uint32_t mask = LANE_MASK(c[0]) | LANE_MASK(c[1]) << 8;
+        mask |= LANE_MASK(c[2]) << 16 | LANE_MASK(c[3]) << 24;
+        while (mask) {
+            int j = __builtin_ctz(mask);
+            mask &= mask - 1;
+            KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+        }
+    }
+    for (; b < n; b++)
+        if ((u[b] & 0x7fffffff) >= tb)
+            KEEP_CANDIDATE(b, fabsf(x[b]));
+    return count;
+}
+#endif
+
 CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t *idx,
                                      float *mag, int64_t cap)
 {
@@ -76,6 +122,10 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
     memcpy(&tb, &t, sizeof tb);
     if (t != t)
         tb = INT32_MIN;
+#ifdef HAVE_AVX2_PATH
+    if (use_avx2 && tb > 0)
+        return candidates_f32_avx2(x, n, tb, idx, mag, cap);
+#endif
     int64_t count = 0, b = 0;
     for (; b + BLOCK <= n; b += BLOCK) {
         int32_t hit = 0;
@@ -427,7 +477,24 @@ static PyObject *py_union_sum(PyObject *self, PyObject *args)
     return PyLong_FromLongLong(n);
 }
 
+/* set_simd(on) -> previous: the AVX2 candidate pass on (if the CPU has it) or off. */
+static PyObject *py_set_simd(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int on;
+    if (!PyArg_ParseTuple(args, "p", &on))
+        return NULL;
+#ifdef HAVE_AVX2_PATH
+    int previous = use_avx2;
+    use_avx2 = on && __builtin_cpu_supports("avx2");
+    return PyBool_FromLong(previous);
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
 static PyMethodDef methods[] = {
+    {"set_simd", py_set_simd, METH_VARARGS, "AVX2 candidate pass on or off; returns previous."},
     {"candidates", py_candidates, METH_VARARGS, "(1) candidate pass; see the file's comment."},
     {"select", py_select, METH_VARARGS, "(2)-(3) exact top-k among candidates."},
     {"topk", py_topk, METH_VARARGS, "(4)-(7) exact top-k of x; see the file's comment."},
@@ -441,4 +508,11 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__select(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__select(void)
+{
+#ifdef HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2");
+#endif
+    return PyModule_Create(&module);
+}

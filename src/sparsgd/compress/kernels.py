@@ -19,7 +19,9 @@ the same indices. Five calls, each one pass of compiled code with the GIL releas
 Why compiled: the candidate pass of numpy (abs, compare, negate, nonzero: four passes over
 each chunk, and two temporary arrays) costs about 6x one read of x at d = 1e7; the same test
 in one loop, which skips a block of 32 entries with one vectorised compare when none is a
-candidate, costs about one read (docs/compression.md has the measurements).
+candidate, costs about one read (docs/compression.md has the measurements). On x86-64 CPUs
+with AVX2 the float32 pass reads each block's candidates out as a bit mask with vector
+compares (:func:`set_simd` switches that version off).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "complement",
     "select",
     "set_enabled",
+    "set_simd",
     "topk",
     "topk_message",
     "union_sum",
@@ -75,6 +78,13 @@ def set_enabled(on: bool) -> bool:
     global _enabled
     previous, _enabled = _enabled, bool(on)
     return previous
+
+
+def set_simd(on: bool) -> bool:
+    """Switch the AVX2 version of the float32 candidate pass on (where the CPU has AVX2) or
+    off (the portable loop: the same candidates; tests run both); returns the previous
+    setting. Needs the compiled module."""
+    return bool(_select.set_simd(bool(on)))
 
 
 def usable(x: Tensor) -> bool:
