@@ -301,8 +301,14 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         }                                                                                  \
         if (bad)                                                                           \
             return -1;                                                                     \
-        int64_t *idx = malloc((size_t)cap * sizeof(int64_t));                             \
-        T *mag = malloc((size_t)cap * sizeof(T));                                          \
+        /* C's positions, magnitudes and a copy for (6) go in work after the sample where they \
+         * fit (a fresh malloc of a few MB is faulted in page by page on every call), else in \
+         * memory of their own, as when C outgrows cap */                                 \
+        int64_t at = (n_s * (int64_t)sizeof(T) + 7) / 8 * 8; /* bytes: the sample, aligned */ \
+        int inside = at + cap * (int64_t)(8 + 2 * sizeof(T)) <= n * (int64_t)sizeof(T);     \
+        int64_t *idx = inside ? (int64_t *)((char *)work + at) : malloc((size_t)cap * 8);    \
+        T *mag = inside ? (T *)(idx + cap) : malloc((size_t)cap * sizeof(T));               \
+        T *spare = inside ? mag + cap : NULL;                                              \
         for (int64_t r = 0, rank = 0; r < 3 && idx && mag; r++) {                          \
             if (ranks[r] <= rank || rank == n_s)                                           \
                 continue; /* ranks ascend; a repeat would find the same C */               \
@@ -310,8 +316,12 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             T t = nth_smallest_##SUF(work, n_s, n_s - rank); /* (5) */                     \
             count = candidates_##SUF(x, n, t, idx, mag, cap);                              \
             if (count > cap) { /* short of room: grow once, pass again */                  \
-                free(idx);                                                                 \
-                free(mag);                                                                 \
+                if (!inside) {                                                             \
+                    free(idx);                                                             \
+                    free(mag);                                                             \
+                }                                                                          \
+                inside = 0;                                                                \
+                spare = NULL;                                                              \
                 cap = count;                                                               \
                 idx = malloc((size_t)cap * sizeof(int64_t));                               \
                 mag = malloc((size_t)cap * sizeof(T));                                     \
@@ -323,22 +333,27 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
                 continue;                                                                  \
             for (int64_t j = 0; j < count; j++) /* NaN and Inf are always candidates */    \
                 bad |= !(mag[j] <= TMAX);                                                  \
-            T *copy = bad ? NULL : malloc((size_t)count * sizeof(T));                      \
+            T *copy = bad ? NULL : spare ? spare : malloc((size_t)count * sizeof(T));      \
             if (copy) { /* (6) */                                                          \
                 memcpy(copy, mag, (size_t)count * sizeof(T));                              \
                 T v = nth_smallest_##SUF(copy, count, count - k);                          \
                 emit_##SUF(mag, idx, count, k, v, 0, x, out, out32, vals);                 \
-                free(copy);                                                                \
+                if (copy != spare)                                                         \
+                    free(copy);                                                            \
             }                                                                              \
-            free(idx);                                                                     \
-            free(mag);                                                                     \
+            if (!inside) {                                                                 \
+                free(idx);                                                                 \
+                free(mag);                                                                 \
+            }                                                                              \
             return bad ? -1 : (copy ? 0 : -2);                                             \
         }                                                                                  \
         int oom = !idx || !mag;                                                            \
-        free(idx);                                                                         \
-        free(mag);                                                                         \
+        if (!inside) {                                                                     \
+            free(idx);                                                                     \
+            free(mag);                                                                     \
+        }                                                                                  \
         return oom ? -2 : all_##SUF(x, n, k, work, out, out32, vals); /* (7) */           \
-    } \
+    }                                                                                      \
                                                                                            \
     /* (8) the union of two ascending index lists, values summed where both hold one:      \
      * s = 0, s += a, s += b, as an index_add into zeros does it, bit for bit. */          \
