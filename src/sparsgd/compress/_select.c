@@ -169,7 +169,26 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
     return count;
 }
 
-#define DEFINE_KERNELS(T, SUF, FABS, TMAX)                                                   \
+/* Keys whose unsigned order is the float order of finite values (-0.0 just below +0.0):
+ * the sign bit set for a positive float, every bit flipped for a negative one. */
+static inline uint32_t key_f32(float v)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
+}
+
+static inline uint64_t key_f64(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b ^ ((uint64_t)((int64_t)b >> 63) | 0x8000000000000000u);
+}
+
+#define RADIX_BITS 11    /* a radix round sorts into 2^11 bins of equal key ranges */
+#define RADIX_MIN 2048   /* fewer entries left: quickselect finishes */
+
+#define DEFINE_KERNELS(T, SUF, FABS, TMAX, UT)                                                   \
     static int cmp_##SUF(const void *pa, const void *pb)                                   \
     {                                                                                      \
         T a = *(const T *)pa, b = *(const T *)pb;                                          \
@@ -233,6 +252,44 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         return a[nth];                                                                     \
     }                                                                                      \
                                                                                            \
+    /* The nth smallest (0-based) of a[0..n-1], n >= 1, no NaN, reordering a, in radix       \
+     * rounds: the keys' range [lo, hi] cut into 2^RADIX_BITS bins of 2^shift keys, a count \
+     * per bin, then only the bin that holds the nth kept (moved to the front of a). Three \
+     * passes a round, no comparison-dependent branch per entry, and each round leaves a  \
+     * range 2^RADIX_BITS times narrower (so at most 3 rounds for float32, 6 for float64), \
+     * or a run of equal keys, which ends it; quickselect finishes below RADIX_MIN. */     \
+    static T nth_radix_##SUF(T *a, int64_t n, int64_t nth)                                 \
+    {                                                                                      \
+        while (n > RADIX_MIN) {                                                            \
+            UT lo = key_##SUF(a[0]), hi = lo;                                              \
+            for (int64_t i = 1; i < n; i++) {                                              \
+                UT q = key_##SUF(a[i]);                                                    \
+                lo = q < lo ? q : lo;                                                      \
+                hi = q > hi ? q : hi;                                                      \
+            }                                                                              \
+            if (lo == hi)                                                                  \
+                return a[nth];                                                             \
+            int shift = 0;                                                                 \
+            while (((hi - lo) >> shift) >= ((UT)1 << RADIX_BITS))                          \
+                shift++;                                                                   \
+            int64_t count[1 << RADIX_BITS] = {0};                                          \
+            for (int64_t i = 0; i < n; i++)                                                \
+                count[(key_##SUF(a[i]) - lo) >> shift]++;                                  \
+            int64_t below = 0, bin = 0;                                                    \
+            while (below + count[bin] <= nth)                                              \
+                below += count[bin++];                                                     \
+            int64_t m = 0;                                                                 \
+            for (int64_t i = 0; i < n; i++) {                                              \
+                T v = a[i];                                                                \
+                a[m] = v;                                                                  \
+                m += (int64_t)((key_##SUF(v) - lo) >> shift) == bin;                       \
+            }                                                                              \
+            n = m;                                                                         \
+            nth -= below;                                                                  \
+        }                                                                                  \
+        return nth_smallest_##SUF(a, n, nth);                                              \
+    }                                                                                      \
+                                                                                           \
     /* (3) given v: every entry above it, then ties at v up to k, in the order given; the   \
      * position goes to out (int64) or out32 (int32), and with vals the value x[at] too. */  \
     static void emit_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T v,    \
@@ -265,7 +322,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
                              int64_t *out)                                                 \
     {                                                                                      \
         memcpy(work, mag, (size_t)m * sizeof(T));                                          \
-        T v = nth_smallest_##SUF(work, m, m - k); /* (2) */                                \
+        T v = nth_radix_##SUF(work, m, m - k); /* (2) */                                \
         emit_##SUF(mag, idx, m, k, v, 0, NULL, out, NULL, NULL); /* (3) */                 \
     }                                                                                      \
                                                                                            \
@@ -281,7 +338,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         }                                                                                  \
         if (bad)                                                                           \
             return -1;                                                                     \
-        T v = nth_smallest_##SUF(work, n, n - k);                                          \
+        T v = nth_radix_##SUF(work, n, n - k);                                          \
         emit_##SUF(x, NULL, n, k, v, 1, x, out, out32, vals);                              \
         return 0;                                                                          \
     }                                                                                      \
@@ -313,7 +370,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             if (ranks[r] <= rank || rank == n_s)                                           \
                 continue; /* ranks ascend; a repeat would find the same C */               \
             rank = ranks[r] < n_s ? ranks[r] : n_s;                                        \
-            T t = nth_smallest_##SUF(work, n_s, n_s - rank); /* (5) */                     \
+            T t = nth_radix_##SUF(work, n_s, n_s - rank); /* (5) */                     \
             count = candidates_##SUF(x, n, t, idx, mag, cap);                              \
             if (count > cap) { /* short of room: grow once, pass again */                  \
                 if (!inside) {                                                             \
@@ -336,7 +393,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             T *copy = bad ? NULL : spare ? spare : malloc((size_t)count * sizeof(T));      \
             if (copy) { /* (6) */                                                          \
                 memcpy(copy, mag, (size_t)count * sizeof(T));                              \
-                T v = nth_smallest_##SUF(copy, count, count - k);                          \
+                T v = nth_radix_##SUF(copy, count, count - k);                          \
                 emit_##SUF(mag, idx, count, k, v, 0, x, out, out32, vals);                 \
                 if (copy != spare)                                                         \
                     free(copy);                                                            \
@@ -382,8 +439,8 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         return o;                                                                          \
     }
 
-DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F)
-DEFINE_KERNELS(double, f64, fabs, 1.79769313486231570815e+308)
+DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F, uint32_t)
+DEFINE_KERNELS(double, f64, fabs, 1.79769313486231570815e+308, uint64_t)
 
 static PyObject *py_candidates(PyObject *self, PyObject *args)
 {
