@@ -75,6 +75,26 @@ def test_candidates_match_the_numpy_pass(d: int, t: float, simd: str) -> None:
         assert torch.equal(*_both(lambda x=x: candidates_at_least(x.double(), t)[0]))
 
 
+@pytest.mark.parametrize("cap", [0, 5, 8, 100, 10_000])
+@pytest.mark.parametrize("t", [0.5, 2.0, 3.5])
+def test_packed_candidates_fill_cap_then_count_on(cap: int, t: float, simd: str) -> None:
+    """The pass as topk calls it when it expects many candidates (pack: whole-lane stores,
+    handing over to the block loop when fewer than 8 slots are left): the first cap
+    candidates stored in order, all of them counted."""
+    x = torch.randn(5003, generator=torch.Generator().manual_seed(3))
+    want = (x.abs() >= t).nonzero().squeeze(1)
+    idx = torch.full((cap + 8,), -1, dtype=torch.int64)  # 8 more: nothing may land there
+    mag = torch.full((cap + 8,), -1.0)
+    count = kernels._select.candidates(
+        x.data_ptr(), x.numel(), 0, t, idx.data_ptr(), mag.data_ptr(), cap, True
+    )
+    stored = min(cap, want.numel())
+    assert count == want.numel()
+    assert torch.equal(idx[:stored], want[:stored])
+    assert torch.equal(mag[:stored], x.abs()[want[:stored]])
+    assert bool((idx[cap:] == -1).all()) and bool((mag[cap:] == -1.0).all())
+
+
 def test_candidates_beyond_the_first_buffer() -> None:
     """More candidates than DEFAULT_CAP: the loop counts them all, is given room, passes again;
     the grown buffer then serves later calls."""
