@@ -13,7 +13,7 @@
  *           entry.
  *
  *   select(mag, idx, m, k, code, work, out) -> 0
- *       (2) v = k-th largest of mag[0..m-1], by quickselect on a copy in work
+ *       (2) v = k-th largest of mag[0..m-1], by radix select (quickselect below 2048) on a copy
  *       (3) out = the idx of every mag > v, then of the first (k - #{mag > v}) with mag == v,
  *           in the order given (ascending idx in, ascending out): ties to the lower index.
  *           idx == 0 means idx[j] = j. mag must be finite (the caller made sure).
