@@ -71,6 +71,19 @@
         count++;                                                                           \
     } while (0)
 
+/* The candidates of the block at b whose mask bit j says entry b + j is one, in order (count
+ * trailing zeros): work per candidate, not per entry. Returns the new count. */
+static inline int64_t keep_block(const float *x, int64_t b, uint32_t mask, int64_t *idx,
+                                 float *mag, int64_t cap, int64_t count)
+{
+    while (mask) {
+        int j = __builtin_ctz(mask);
+        mask &= mask - 1;
+        KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+    }
+    return count;
+}
+
 /* (1) for float32 with AVX2 (x86-64, chosen when the module loads, t > 0 only): the same
  * integer test, as tb > 0 makes u >= tb the same as u > tb - 1, by 8-lane compares whose
  * lanes movemask reads out as a bit mask (the portable loop below builds it bit by bit).
@@ -106,10 +119,11 @@ static void fill_pack_lanes(void)
 
 #define LANE_MASK(v) ((uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(v)))
 
+/* Whole blocks only, from 0 up to *next (the caller tests the rest); returns the count. */
 __attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *x, int64_t n,
                                                                     int32_t tb, int64_t *idx,
                                                                     float *mag, int64_t cap,
-                                                                    int pack)
+                                                                    int pack, int64_t *next)
 {
     const int32_t *u = (const int32_t *)x;
     const __m256i low31 = _mm256_set1_epi32(0x7fffffff), below = _mm256_set1_epi32(tb - 1);
@@ -137,15 +151,9 @@ __attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *
             continue;
         uint32_t mask = LANE_MASK(c[0]) | LANE_MASK(c[1]) << 8;
         mask |= LANE_MASK(c[2]) << 16 | LANE_MASK(c[3]) << 24;
-        while (mask) {
-            int j = __builtin_ctz(mask);
-            mask &= mask - 1;
-            KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
-        }
+        count = keep_block(x, b, mask, idx, mag, cap, count);
     }
-    for (; b < n; b++)
-        if ((u[b] & 0x7fffffff) >= tb)
-            KEEP_CANDIDATE(b, fabsf(x[b]));
+    *next = b;
     return count;
 }
 #endif
@@ -158,14 +166,14 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
     memcpy(&tb, &t, sizeof tb);
     if (t != t)
         tb = INT32_MIN;
+    int64_t count = 0, b = 0;
 #ifdef HAVE_AVX2_PATH
     if (use_avx2 && tb > 0)
-        return candidates_f32_avx2(x, n, tb, idx, mag, cap, pack);
+        count = candidates_f32_avx2(x, n, tb, idx, mag, cap, pack, &b);
 #else
     (void)pack;
 #endif
-    int64_t count = 0, b = 0;
-    for (; b + BLOCK <= n; b += BLOCK) {
+    for (; b + BLOCK <= n; b += BLOCK) { /* what the AVX2 version has not done: all, or none */
         int32_t hit = 0;
         for (int j = 0; j < BLOCK; j++)
             hit |= (u[b + j] & 0x7fffffff) >= tb ? -1 : 0;
@@ -174,11 +182,7 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
         uint32_t mask = 0; /* bit j: entry b + j is a candidate (BLOCK is 32) */
         for (int j = 0; j < BLOCK; j++)
             mask |= (uint32_t)((u[b + j] & 0x7fffffff) >= tb) << j;
-        while (mask) { /* the set bits in order: work per candidate, not per entry */
-            int j = __builtin_ctz(mask);
-            mask &= mask - 1;
-            KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
-        }
+        count = keep_block(x, b, mask, idx, mag, cap, count);
     }
     for (; b < n; b++)
         if ((u[b] & 0x7fffffff) >= tb)
