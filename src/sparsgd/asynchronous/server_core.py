@@ -44,6 +44,8 @@ __all__ = ["Replies", "Reply", "ServerCore"]
 
 logger = logging.getLogger(__name__)
 
+WARNED_REFUSALS = 10  # refused pushes logged one by one; later ones are only counted
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -80,6 +82,7 @@ class ServerCore:
         self.auto_checkpoint = True  # False: the caller checkpoints (simulator, real server)
         self.halted: str | None = None  # (5) why the run was ended early
         self.refused_in_row = 0  # non-finite / too-large pushes since the last applied one
+        self.refusals_logged = 0  # refused pushes and flushes logged so far (WARNED_REFUSALS)
         self.advanced_at = now()  # when the version last moved (or the run started)
         self._every: Tensor | None = None  # (d,) 0, 1, ..., d - 1: a whole-model reply's indices
 
@@ -148,7 +151,7 @@ class ServerCore:
             app = self.state.push(msg, version, worker, x_pulled=x_pulled)
             self.recorder.timed("apply", time.perf_counter() - started)
         except RejectedPush as err:
-            logger.warning("worker %d: %s", worker, err)
+            self._warn_refused(f"worker {worker}", err)
             self._refused(err)
             return self.release()
         self.recorder.reported(worker, residual_norm)  # the norm, once it is known good
@@ -166,7 +169,7 @@ class ServerCore:
                 app = self.state.push(msg, version, worker, flush=True)
                 self.recorder.timed("apply", time.perf_counter() - started)
             except RejectedPush as err:
-                logger.warning("worker %d flush: %s", worker, err)
+                self._warn_refused(f"worker {worker} flush", err)
             else:
                 self.recorder.applied(app, worker, None, self.now(), flush=True)
                 self._on_schedule()
@@ -187,6 +190,19 @@ class ServerCore:
         self.recorder.counts["pushes"][worker] += 1
         stop = self._reply(worker, "STOP")
         return [(worker, stop), *self.lose(worker, f"malformed: {reason}")]
+
+    def _warn_refused(self, who: str, err: RejectedPush) -> None:
+        """Log the first WARNED_REFUSALS refusals of the run, then say that later ones are
+        only counted (the summary's ``pushes_rejected``): a diverged run refuses thousands."""
+        self.refusals_logged += 1
+        if self.refusals_logged <= WARNED_REFUSALS:
+            logger.warning("%s: %s", who, err)
+        if self.refusals_logged == WARNED_REFUSALS:
+            logger.warning(
+                "%d refused pushes logged; later ones are counted in the summary "
+                "(pushes_rejected), not logged",
+                WARNED_REFUSALS,
+            )
 
     def _refused(self, err: RejectedPush) -> None:
         """(5) Count refusals in a row that mean divergence; halt after ``stall_pushes``."""
