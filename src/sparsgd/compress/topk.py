@@ -227,7 +227,7 @@ class TopKCompressor:
         known = self._plans.get((d, density))  # a run asks for the same few every step
         if known is None:
             check_flat(x)  # the rest of it (empty, not floating) before a plan is learned
-            known = self._learn(d, density)
+            known = self._learn(d, density, x.is_cpu)
         k, plan, work = known  # a known d with a non-floating x: topk_indices raises
         if work and x.dtype is torch.float32 and kernels.usable(x):
             # select and gather in one compiled call
@@ -237,13 +237,14 @@ class TopKCompressor:
             return msg
         return gather_message(x, topk_indices(x, k, self._scratch), self.value_dtype)
 
-    def _learn(self, d: int, density: float) -> tuple[int, Any, int]:
+    def _learn(self, d: int, density: float, cpu: bool) -> tuple[int, Any, int]:
         """Remember ``(k, kernel_plan(d, k), work)`` for (d, density); work is 0 where the
-        compiled message does not apply (no compiled module, float16 values, or 2**31
-        entries or more, whose indices need int64)."""
+        compiled message does not apply (no compiled module, x not on the CPU when first
+        seen, float16 values, or 2**31 entries or more, whose indices need int64)."""
         k = k_from_density(density, d)  # checks density
         work = 0
-        if kernels.compiled() and self.value_dtype == torch.float32 and d < INT32_LIMIT:
+        compiled = kernels.compiled() and cpu and self.value_dtype == torch.float32
+        if compiled and d < INT32_LIMIT:
             if self._work.numel() < d:
                 self._work = torch.empty(d)  # grown: the addresses remembered so far lapse
                 self._plans.clear()
