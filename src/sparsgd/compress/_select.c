@@ -13,7 +13,7 @@
  *           entry.
  *
  *   select(mag, idx, m, k, code, work, out) -> 0
- *       (2) v = k-th largest of mag[0..m-1], by radix select (quickselect below 2048) on a copy
+ *       (2) v = k-th largest of mag[0..m-1], by quickselect on a copy in work
  *       (3) out = the idx of every mag > v, then of the first (k - #{mag > v}) with mag == v,
  *           in the order given (ascending idx in, ascending out): ties to the lower index.
  *           idx == 0 means idx[j] = j. mag must be finite (the caller made sure).
@@ -93,12 +93,16 @@ static inline int64_t keep_block(const float *x, int64_t b, uint32_t mask, int64
  *         block, which at 1.5 % candidates (40 % of the blocks hit) dominates the pass;
  *   pack  every 8 entries, the candidates moved to the front of the lanes by a permutation
  *         from a table (pack_lanes[mask]) and stored whole, the count advanced by popcount:
- *         no branch, about the same cost at any density.
+ *         no branch, about one entry a cycle at any density.
  * At 1e7 entries (a read pass 1.1-1.6 ms) skip takes 1.2 ms at 0.007 % candidates, 1.3 at
  * 0.2 %, 3.5 at 1.5 %; pack about 2.5 ms at all three; the portable loop 4.7 at 1.5 %.
- * The caller asks for pack when it expects at least PACK_FRACTION of candidates. pack's
- * whole-lane stores need 8 free slots: it hands over to skip when fewer are left in cap.
- * set_simd(0) switches both off (the tests run every version). */
+ * From x's memory, each mispredicted branch also stalls the loads behind it; from cache it
+ * does not, and skip wins: at 1.5 % candidates skip took 72 us for 1e6 entries against
+ * pack's 252, 510 and 500 us at 2e6, 1.4 and 1.0 ms at 4e6 (this machine). So the caller
+ * asks for pack when x has at least PACK_MIN_NUMEL entries and it expects at least
+ * 1/PACK_FRACTION of them as candidates. pack's whole-lane stores need 8 free slots: it
+ * hands over to skip when fewer are left in cap. set_simd(0) switches both off (the tests
+ * run every version). */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #include <immintrin.h>
 #define HAVE_AVX2_PATH 1
@@ -212,27 +216,10 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
     return count;
 }
 
-/* Keys whose unsigned order is the float order of finite values (-0.0 just below +0.0):
- * the sign bit set for a positive float, every bit flipped for a negative one. */
-static inline uint32_t key_f32(float v)
-{
-    uint32_t b;
-    memcpy(&b, &v, sizeof b);
-    return b ^ ((uint32_t)((int32_t)b >> 31) | 0x80000000u);
-}
+#define PACK_FRACTION 128        /* pack when 1/128 of x or more are expected candidates */
+#define PACK_MIN_NUMEL (1 << 21) /* and x is past the caches (8 MB of float32 here) */
 
-static inline uint64_t key_f64(double v)
-{
-    uint64_t b;
-    memcpy(&b, &v, sizeof b);
-    return b ^ ((uint64_t)((int64_t)b >> 63) | 0x8000000000000000u);
-}
-
-#define PACK_FRACTION 128 /* topk packs when it expects 1/128 of x or more as candidates */
-#define RADIX_BITS 11    /* a radix round sorts into 2^11 bins of equal key ranges */
-#define RADIX_MIN 2048   /* fewer entries left: quickselect finishes */
-
-#define DEFINE_KERNELS(T, SUF, FABS, TMAX, UT)                                                   \
+#define DEFINE_KERNELS(T, SUF, FABS, TMAX)                                                   \
     static int cmp_##SUF(const void *pa, const void *pb)                                   \
     {                                                                                      \
         T a = *(const T *)pa, b = *(const T *)pb;                                          \
@@ -296,44 +283,6 @@ static inline uint64_t key_f64(double v)
         return a[nth];                                                                     \
     }                                                                                      \
                                                                                            \
-    /* The nth smallest (0-based) of a[0..n-1], n >= 1, no NaN, reordering a, in radix       \
-     * rounds: the keys' range [lo, hi] cut into 2^RADIX_BITS bins of 2^shift keys, a count \
-     * per bin, then only the bin that holds the nth kept (moved to the front of a). Three \
-     * passes a round, no comparison-dependent branch per entry, and each round leaves a  \
-     * range 2^RADIX_BITS times narrower (so at most 3 rounds for float32, 6 for float64), \
-     * or a run of equal keys, which ends it; quickselect finishes below RADIX_MIN. */     \
-    static T nth_radix_##SUF(T *a, int64_t n, int64_t nth)                                 \
-    {                                                                                      \
-        while (n > RADIX_MIN) {                                                            \
-            UT lo = key_##SUF(a[0]), hi = lo;                                              \
-            for (int64_t i = 1; i < n; i++) {                                              \
-                UT q = key_##SUF(a[i]);                                                    \
-                lo = q < lo ? q : lo;                                                      \
-                hi = q > hi ? q : hi;                                                      \
-            }                                                                              \
-            if (lo == hi)                                                                  \
-                return a[nth];                                                             \
-            int shift = 0;                                                                 \
-            while (((hi - lo) >> shift) >= ((UT)1 << RADIX_BITS))                          \
-                shift++;                                                                   \
-            int64_t count[1 << RADIX_BITS] = {0};                                          \
-            for (int64_t i = 0; i < n; i++)                                                \
-                count[(key_##SUF(a[i]) - lo) >> shift]++;                                  \
-            int64_t below = 0, bin = 0;                                                    \
-            while (below + count[bin] <= nth)                                              \
-                below += count[bin++];                                                     \
-            int64_t m = 0;                                                                 \
-            for (int64_t i = 0; i < n; i++) {                                              \
-                T v = a[i];                                                                \
-                a[m] = v;                                                                  \
-                m += (int64_t)((key_##SUF(v) - lo) >> shift) == bin;                       \
-            }                                                                              \
-            n = m;                                                                         \
-            nth -= below;                                                                  \
-        }                                                                                  \
-        return nth_smallest_##SUF(a, n, nth);                                              \
-    }                                                                                      \
-                                                                                           \
     /* (3) given v: every entry above it, then ties at v up to k, in the order given; the   \
      * position goes to out (int64) or out32 (int32), and with vals the value x[at] too. */  \
     static void emit_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T v,    \
@@ -366,7 +315,7 @@ static inline uint64_t key_f64(double v)
                              int64_t *out)                                                 \
     {                                                                                      \
         memcpy(work, mag, (size_t)m * sizeof(T));                                          \
-        T v = nth_radix_##SUF(work, m, m - k); /* (2) */                                \
+        T v = nth_smallest_##SUF(work, m, m - k); /* (2) */                                \
         emit_##SUF(mag, idx, m, k, v, 0, NULL, out, NULL, NULL); /* (3) */                 \
     }                                                                                      \
                                                                                            \
@@ -382,7 +331,7 @@ static inline uint64_t key_f64(double v)
         }                                                                                  \
         if (bad)                                                                           \
             return -1;                                                                     \
-        T v = nth_radix_##SUF(work, n, n - k);                                          \
+        T v = nth_smallest_##SUF(work, n, n - k);                                          \
         emit_##SUF(x, NULL, n, k, v, 1, x, out, out32, vals);                              \
         return 0;                                                                          \
     }                                                                                      \
@@ -414,8 +363,8 @@ static inline uint64_t key_f64(double v)
             if (ranks[r] <= rank || rank == n_s)                                           \
                 continue; /* ranks ascend; a repeat would find the same C */               \
             rank = ranks[r] < n_s ? ranks[r] : n_s;                                        \
-            T t = nth_radix_##SUF(work, n_s, n_s - rank); /* (5) */                     \
-            int pack = rank * PACK_FRACTION >= n_s; /* expected share of candidates */     \
+            T t = nth_smallest_##SUF(work, n_s, n_s - rank); /* (5) */                     \
+            int pack = n >= PACK_MIN_NUMEL && rank * PACK_FRACTION >= n_s;                 \
             count = candidates_##SUF(x, n, t, idx, mag, cap, pack);                        \
             if (count > cap) { /* short of room: grow once, pass again */                  \
                 if (!inside) {                                                             \
@@ -438,7 +387,7 @@ static inline uint64_t key_f64(double v)
             T *copy = bad ? NULL : spare ? spare : malloc((size_t)count * sizeof(T));      \
             if (copy) { /* (6) */                                                          \
                 memcpy(copy, mag, (size_t)count * sizeof(T));                              \
-                T v = nth_radix_##SUF(copy, count, count - k);                          \
+                T v = nth_smallest_##SUF(copy, count, count - k);                          \
                 emit_##SUF(mag, idx, count, k, v, 0, x, out, out32, vals);                 \
                 if (copy != spare)                                                         \
                     free(copy);                                                            \
@@ -484,8 +433,8 @@ static inline uint64_t key_f64(double v)
         return o;                                                                          \
     }
 
-DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F, uint32_t)
-DEFINE_KERNELS(double, f64, fabs, 1.79769313486231570815e+308, uint64_t)
+DEFINE_KERNELS(float, f32, fabsf, 3.40282346638528859812e+38F)
+DEFINE_KERNELS(double, f64, fabs, 1.79769313486231570815e+308)
 
 static PyObject *py_candidates(PyObject *self, PyObject *args)
 {
