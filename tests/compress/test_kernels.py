@@ -197,3 +197,18 @@ def test_one_compressor_over_sizes_that_grow_and_shrink() -> None:
         assert torch.equal(msg.values, x[msg.indices.long()])
         live = compressor._work.data_ptr()  # no remembered address of a freed buffer
         assert all(work == live for _, _, work in compressor._plans.values())
+
+
+@pytest.mark.parametrize("kind", ["randn", "ties"])
+def test_packed_pass_inside_topk_on_a_large_x(kind: str, simd: str) -> None:
+    """From 2**21 entries at density 1e-2 the compiled topk asks for the packed candidate pass
+    (topk's own call, sample and ladder included): still the exact top-k and its values."""
+    d = (1 << 21) + 5
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(d, generator=gen)
+    if kind == "ties":  # runs of equal magnitudes around the k-th: the tie rule decides
+        x = torch.randint(-40, 41, (d,), generator=gen).float()
+    msg = make_compressor("topk").compress(x, 0.01)
+    want = gather_message(x, topk_reference(x, int(0.01 * d)))
+    assert torch.equal(msg.indices, want.indices)
+    assert torch.equal(msg.values, want.values)
