@@ -55,3 +55,18 @@ def allreduce_then_hold(ctx: WorkerContext, folder: str) -> dict:
     record = allreduce_ranks(ctx, folder)
     hold_until_go(ctx, folder)
     return record
+
+
+KEPT_OPEN: list = []  # files a worker leaves open on purpose, held to the end of the process
+
+
+def leave_files_open(ctx: WorkerContext, out: str) -> int:
+    """Writes less than a buffer into a file it keeps referenced and one it drops, closing
+    neither: a rank ends without the interpreter's teardown, and both must still reach disk."""
+    held = open(Path(out) / f"held-{ctx.rank}.txt", "w", encoding="utf-8")  # noqa: SIM115
+    held.write(f"held by rank {ctx.rank}\n")
+    KEPT_OPEN.append(held)
+    dropped = open(Path(out) / f"dropped-{ctx.rank}.txt", "w", encoding="utf-8")  # noqa: SIM115
+    dropped.write(f"dropped by rank {ctx.rank}\n")
+    del dropped
+    return ctx.rank

@@ -66,6 +66,16 @@ def test_spawned_workers_share_one_group(held_group):
 
 
 @pytest.mark.multiprocess
+def test_files_a_rank_left_open_are_written_when_it_ends(tmp_path):
+    """A rank that finished ends without the interpreter's teardown (launch_child, (6)):
+    what it wrote into files it never closed is on disk all the same."""
+    assert launch(lw.leave_files_open, 2, (str(tmp_path),), OPTIONS) == [0, 1]
+    for rank in range(2):
+        assert (tmp_path / f"held-{rank}.txt").read_text() == f"held by rank {rank}\n"
+        assert (tmp_path / f"dropped-{rank}.txt").read_text() == f"dropped by rank {rank}\n"
+
+
+@pytest.mark.multiprocess
 def test_a_failing_rank_stops_the_group_with_its_traceback():
     with pytest.raises(WorkerFailed) as info:
         launch(cw.fail_on_rank_1, 2, (), OPTIONS, deadline_s=60.0)

@@ -18,13 +18,23 @@ network namespace, another user) can wrap it. The rank:
     with ``timeout_s`` on every collective, so a lost peer raises instead of blocking;
 (5) runs ``fn(ctx, *args)`` and leaves its record: the result, or the traceback with the
     wall-clock time ``fn`` raised, taken before the group closes, so that a rank failing only
-    because a peer vanished is stamped after that peer.
+    because a peer vanished is stamped after that peer;
+(6) once a result is recorded, ends without the interpreter's teardown (``os._exit``, as
+    ``multiprocessing``'s forked children do), after closing what nothing holds, flushing
+    every file still open and the logging handlers. In the teardown a C++ thread of torch's
+    left joinable could end a rank that had finished with SIGABRT ("terminate called
+    without an active exception", faulthandler showing no Python frame): twice in CI, in
+    2-rank runs whose results were already written, and so counted as failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
+import gc
+import io
+import logging
 import multiprocessing.spawn
 import os
 import pickle
@@ -83,6 +93,20 @@ def _quiet(args: threading.ExceptHookArgs) -> None:
 def _stop(signum: int, frame: FrameType | None) -> None:
     threading.excepthook = _quiet
     raise _Stopped(signum)
+
+
+def _exit_recorded() -> NoReturn:
+    """(6) End a rank whose result is recorded, skipping the interpreter's teardown."""
+    gc.collect()  # what nothing holds any more: open files among it close, flushing
+    for obj in gc.get_objects():  # files still held: flushed, the process keeps nothing back
+        # the type, not the object: isinstance reads obj.__class__, which some proxies warn on
+        if issubclass(type(obj), io.IOBase) and not obj.closed:
+            with contextlib.suppress(OSError, ValueError):  # a pipe whose reader left
+                obj.flush()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _exit_stopped(stopped: _Stopped) -> NoReturn:
@@ -154,7 +178,10 @@ def main(argv: Sequence[str]) -> int:
         job = _read_job(job_file)
     except _Stopped as stopped:
         return 128 + stopped.signum
-    return run_rank(job, rank)
+    code = run_rank(job, rank)
+    if code == 0:
+        _exit_recorded()  # (6)
+    return code
 
 
 if __name__ == "__main__":
