@@ -66,7 +66,7 @@ def test_epochs_become_updates_and_method_dense_sends_everything(tmp_path):
         (["--ssp-bound", "-1"], "ssp_bound must be >= 0"),
         (["--policy", "ssp"], "policy 'ssp' needs a bound"),
         (["--slowdown", "1,2"], "slowdown needs one factor per worker (4)"),
-        (["--weight-decay", "0.1"], "--weight-decay apply to --mode sync only"),
+        (["--weight-decay", "0.1"], "--weight-decay applies to --mode sync only"),
         (["--density", "0"], "density must be in (0, 1]"),
     ],
 )

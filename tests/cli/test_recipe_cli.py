@@ -65,7 +65,7 @@ def test_unknown_recipe_refused(tmp_path, capsys):
 @pytest.mark.parametrize("mode", ["async", "sim"])
 def test_other_modes_refuse_recipe(tmp_path, capsys, mode):
     assert main(["train", "--mode", mode, "--out", str(tmp_path / "r"), "--recipe", "dgc"]) == 2
-    assert f"--recipe apply to --mode sync only; got them with --mode {mode}" in (
+    assert f"--recipe applies to --mode sync only; got it with --mode {mode}" in (
         capsys.readouterr().err
     )
 

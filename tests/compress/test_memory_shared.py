@@ -49,9 +49,9 @@ def test_shared_buffer_survives_a_state_round_trip():
     assert b.compensate(g).data_ptr() == shared.tensor.data_ptr()  # p lives in the shared one
 
 
-def test_shared_buffer_is_remade_for_another_shape_or_dtype():
-    shared = SharedBuffer()
-    first = shared.like(torch.zeros(4))
-    assert shared.like(torch.zeros(4)) is first
-    assert shared.like(torch.zeros(5)).shape == (5,)
-    assert shared.like(torch.zeros(5, dtype=torch.float64)).dtype == torch.float64
+def test_shared_buffer_is_remade_for_another_size_or_dtype():
+    shared, cpu = SharedBuffer(), torch.device("cpu")
+    first = shared.get(4, torch.float32, cpu)
+    assert shared.get(4, torch.float32, cpu) is first
+    assert shared.get(5, torch.float32, cpu).shape == (5,)
+    assert shared.get(5, torch.float64, cpu).dtype == torch.float64

@@ -132,7 +132,7 @@ def test_cli_async_modes_refuse_data_file(tmp_path, capsys):
     path = write(tmp_path / "good.npz", **arrays())
     args = ["train", "--mode", "sim", "--dataset", "npz", "--data-file", str(path)]
     assert main([*args, "--out", str(tmp_path / "r")]) == 2
-    assert "--data-file apply to --mode sync only" in capsys.readouterr().err
+    assert "--data-file applies to --mode sync only" in capsys.readouterr().err
 
 
 @pytest.mark.multiprocess

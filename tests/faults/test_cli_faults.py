@@ -19,14 +19,15 @@ SIM = ["--model", "logreg", "--dataset", "synthetic", "--batch-size", "16", "--w
 @pytest.mark.parametrize(
     ("mode", "option", "named"),
     [
-        ("sync", ["--staleness", "constant:1"], "--staleness apply to --mode sim only"),
-        ("sync", ["--policy", "dc_asgd"], "--policy apply to --mode async | sim only"),
-        ("sync", ["--ssp-bound", "2"], "--ssp-bound apply to --mode async | sim only"),
-        ("sync", ["--slowdown", "1,2"], "--slowdown apply to --mode async | sim only"),
-        ("sim", ["--delay", "constant:0.1"], "--delay apply to --mode async only"),
-        ("async", ["--worker-time", "constant:0.2"], "--worker-time apply to --mode sim only"),
-        ("async", ["--network", "10gbe"], "--network apply to --mode sim only"),
-        ("sim", ["--weight-decay", "0.1"], "--weight-decay apply to --mode sync only"),
+        ("sync", ["--staleness", "constant:1"], "--staleness applies to --mode sim only"),
+        ("sync", ["--policy", "dc_asgd"], "--policy applies to --mode async | sim only"),
+        ("sync", ["--ssp-bound", "2"], "--ssp-bound applies to --mode async | sim only"),
+        ("sync", ["--slowdown", "1,2"], "--slowdown applies to --mode async | sim only"),
+        ("sim", ["--delay", "constant:0.1"], "--delay applies to --mode async only"),
+        ("async", ["--worker-time", "constant:0.2"], "--worker-time applies to --mode sim only"),
+        ("async", ["--network", "10gbe"], "--network applies to --mode sim only"),
+        ("sim", ["--weight-decay", "0.1"], "--weight-decay applies to --mode sync only"),
+        ("async", ["--residual-dir", "."], "--residual-dir applies to --mode sim only"),
     ],
 )
 def test_an_option_of_another_mode_is_refused_before_anything_starts(
@@ -35,7 +36,16 @@ def test_an_option_of_another_mode_is_refused_before_anything_starts(
     out = tmp_path / "run"
     assert main(["train", "--mode", mode, *option, "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert named in err and f"got them with --mode {mode}" in err
+    assert named in err and f"got it with --mode {mode}" in err
+    assert not out.exists()
+
+
+def test_two_options_of_another_mode_are_named_together(tmp_path, capsys):
+    out = tmp_path / "run"
+    options = ["--staleness", "constant:1", "--network", "10gbe"]
+    assert main(["train", "--mode", "sync", *options, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--staleness, --network apply to --mode sim only; got them with --mode sync" in err
     assert not out.exists()
 
 

@@ -20,7 +20,7 @@ from sparsgd.asynchronous.config import AsyncConfig
 from sparsgd.asynchronous.gradient_worker import GradientWorker
 from sparsgd.asynchronous.policies import make_policy
 from sparsgd.asynchronous.server_state import ServerState
-from sparsgd.compress.memory import make_memory
+from sparsgd.compress.memory import Memory, make_memory
 from sparsgd.compress.registry import COMPRESSORS, make_compressor
 from sparsgd.worker.flat_model import FlatModel
 from sparsgd.worker.seeds import derive_seed
@@ -49,12 +49,14 @@ def build_gradient_worker(
     targets: Tensor,
     restart: int = 0,
     dense_pushes: bool = False,
+    memory: Memory | None = None,
 ) -> GradientWorker:
     """Worker ``worker`` with its compressor (seeded per worker when it draws) and memory.
 
     ``restart``: the server version a real worker process starts at (0, or a resumed run's);
     ``dense_pushes``: push p itself when the step sends all of it (the simulator's choice,
-    :class:`~sparsgd.asynchronous.gradient_worker.GradientWorker`).
+    :class:`~sparsgd.asynchronous.gradient_worker.GradientWorker`); ``memory``: the worker's
+    memory when the caller builds it (the simulator's residuals in a file), else cfg.memory's.
     """
     settings: dict[str, Any] = dict(cfg.compressor_settings)
     if (
@@ -63,7 +65,8 @@ def build_gradient_worker(
     ):
         settings["seed"] = derive_seed(cfg.seed, "worker", worker, "compressor")
     compressor = make_compressor(cfg.compressor, **settings)
-    memory = make_memory(cfg.memory, model.numel, **dict(cfg.memory_settings))
+    if memory is None:
+        memory = make_memory(cfg.memory, model.numel, **dict(cfg.memory_settings))
     return GradientWorker(
         worker,
         model,

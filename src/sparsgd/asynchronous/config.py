@@ -100,6 +100,14 @@ class AsyncConfig:
         "NAME|A,B",
         modes=_SIM,
     )
+    residual_dir: str | None = _option(
+        None,
+        "sim: keep every simulated worker's residual (memory 'residual') in one unlinked file "
+        "in DIR instead of in memory: the same numbers, one read and one write of d floats "
+        "per update (docs/async.md)",
+        "DIR",
+        modes=_SIM,
+    )
     sparse_downlink: bool = _option(
         False, "pulls send only the entries changed since the worker's last copy"
     )
@@ -158,9 +166,21 @@ class AsyncConfig:
             raise ValueError(f"server_momentum must be in [0, 1); got {self.server_momentum}")
 
     def _check_sim_specs(self) -> None:
-        """``staleness`` and ``network`` belong to the simulator, which parses them itself."""
+        """``staleness``, ``network`` and ``residual_dir`` belong to the simulator, which parses
+        the first two and checks the directory itself (before the run folder is made)."""
         if self.mode != "sim" and self.staleness is not None:
             raise ValueError("--staleness draws tau in the simulator only; use --mode sim")
+        if self.residual_dir is None:
+            return
+        if self.mode != "sim":
+            raise ValueError("--residual-dir keeps simulated workers' residuals; use --mode sim")
+        if not isinstance(self.residual_dir, str) or not self.residual_dir:
+            raise ValueError(f"residual_dir must be a directory path; got {self.residual_dir!r}")
+        if self.memory != "residual":
+            raise ValueError(
+                f"residual_dir keeps memory 'residual' in a file; got memory {self.memory!r} "
+                "(use --memory residual, or leave --residual-dir out)"
+            )
 
     def policy_settings(self) -> PolicySettings:
         return PolicySettings(

@@ -73,7 +73,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _config(workers: int, steps: int, density: float) -> AsyncConfig:
+def _config(
+    workers: int, steps: int, density: float, residual_dir: str | None = None
+) -> AsyncConfig:
     return AsyncConfig(
         mode="sim",
         workers=workers,
@@ -82,13 +84,20 @@ def _config(workers: int, steps: int, density: float) -> AsyncConfig:
         lr=0.01,
         batch_size=BATCH,
         eval_every=NO_EVAL,
+        residual_dir=residual_dir,
     )
 
 
-def measure_workers(workers: int, steps: int, density: float, num_train: int) -> dict[str, Any]:
-    """One W, in this process: peak RSS and ms per computed gradient (run it in a fresh one)."""
+def measure_workers(
+    workers: int, steps: int, density: float, num_train: int, residual_dir: str | None = None
+) -> dict[str, Any]:
+    """One W, in this process: peak RSS and ms per computed gradient (run it in a fresh one).
+
+    ``residual_dir``: the residuals in a file there (``--residual-dir``); ``residual_file_mb``
+    is then that file's size, held by the kernel (page cache, disk), not in the RSS.
+    """
     torch.set_num_threads(1)
-    cfg = _config(workers, steps, density)
+    cfg = _config(workers, steps, density, residual_dir)
     problem = _problem(num_train)
     bundle = problem.load()
     problem.build_model(bundle)
@@ -109,19 +118,24 @@ def measure_workers(workers: int, steps: int, density: float, num_train: int) ->
         "rss_mb": rss,
         "per_worker_kb": (rss - before) * 1024 / workers,
         "update_ms": seconds * 1e3 / updates,
+        "residual_dir": residual_dir,
+        "residual_file_mb": 0.0 if residual_dir is None else workers * core.state.numel * 4 / 2**20,
     }
 
 
 def measure_sim(
-    workers: list[int], steps: int, density: float, num_train: int
+    workers: list[int],
+    steps: int,
+    density: float,
+    num_train: int,
+    residual_dir: str | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`measure_workers` for each W, each in a fresh interpreter (this one's path)."""
     rows = []
     for w in workers:
-        code = (
-            "import json; from sparsgd.bench.sim import measure_workers; "
-            f"print(json.dumps(measure_workers({w}, {steps}, {density}, {num_train})))"
-        )
+        call = f"measure_workers({w}, {steps}, {density}, {num_train}, {residual_dir!r})"
+        code = "import json; from sparsgd.bench.sim import measure_workers; "
+        code += f"print(json.dumps({call}))"
         done = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
@@ -150,13 +164,21 @@ class _PlainSGD:
 
 
 def measure_update_ratio(
-    workers: list[int], steps: int, density: float, num_train: int, chunk: int = 64
+    workers: list[int],
+    steps: int,
+    density: float,
+    num_train: int,
+    chunk: int = 64,
+    residual_dir: str | None = None,
 ) -> dict[str, Any]:
     """ms per update of each W, interleaved in rounds of ``chunk`` updates; (1)-(2) above."""
     torch.set_num_threads(1)
     problem = _problem(num_train)
     bundle = problem.load()
-    sims = [build_simulation(_config(w, steps, density), problem, bundle=bundle) for w in workers]
+    sims = [
+        build_simulation(_config(w, steps, density, residual_dir), problem, bundle=bundle)
+        for w in workers
+    ]
     for _, sim in sims:
         sim.advance(steps // 4)  # past the start: every worker has pulled and pushed
     rounds: list[list[float]] = []  # rounds[r][i]: ms per update of workers[i] in round r

@@ -18,6 +18,7 @@ import os
 
 from sparsgd.bench.sim import measure_dense_path, measure_sim, measure_update_ratio
 from sparsgd.cli.arguments import density, integer
+from sparsgd.compress.spill import check_residual_dir
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -38,13 +39,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dense-steps", type=integer(1), default=100, help="dense path: updates per round"
     )
     parser.add_argument("--repeats", type=integer(1), default=15, help="dense path: rounds")
+    parser.add_argument(
+        "--residual-dir",
+        type=_directory,
+        metavar="DIR",
+        help="keep the residuals in a file in DIR (train's --residual-dir) in the W rows and "
+        "the interleaved ratio",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object instead")
 
 
 def run(args: argparse.Namespace) -> int:
     load_before = os.getloadavg()
-    rows = measure_sim(args.workers, args.steps, args.density, args.num_train)
-    ratio = measure_update_ratio(args.workers, args.steps, args.density, args.num_train, args.chunk)
+    where = args.residual_dir
+    rows = measure_sim(args.workers, args.steps, args.density, args.num_train, where)
+    ratio = measure_update_ratio(
+        args.workers, args.steps, args.density, args.num_train, args.chunk, where
+    )
     dense = measure_dense_path(args.dense_steps, args.repeats, args.num_train)
     load_after = os.getloadavg()
     if args.json:
@@ -52,11 +63,15 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({**report, "update_ratio": ratio, "dense_path": dense}, indent=2))
         return 0
     print(f"steps={args.steps} density={args.density}  load {_load(load_before)}")
-    print(f"{'W':>6} {'peak RSS MB':>12} {'KB/worker':>10} {'ms/update':>10}")
+    if where is not None:
+        print(f"residuals in a file in {where} (kept by the kernel, not in the RSS below)")
+    file_column = f" {'file MB':>8}" if where is not None else ""
+    print(f"{'W':>6} {'peak RSS MB':>12} {'KB/worker':>10} {'ms/update':>10}{file_column}")
     for row in rows:
+        file_mb = f" {row['residual_file_mb']:>8.0f}" if where is not None else ""
         print(
             f"{row['workers']:>6} {row['rss_mb']:>12.0f} {row['per_worker_kb']:>10.0f} "
-            f"{row['update_ms']:>10.2f}"
+            f"{row['update_ms']:>10.2f}{file_mb}"
         )
     first = ratio["workers"][0]
     print(f"interleaved, {ratio['rounds']} rounds of {ratio['chunk']} updates per W:")
@@ -77,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"load after {_load(load_after)}")
     return 0
+
+
+def _directory(text: str) -> str:
+    try:
+        return str(check_residual_dir(text, "--residual-dir"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _load(load: tuple[float, float, float]) -> str:

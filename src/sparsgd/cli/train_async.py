@@ -76,9 +76,10 @@ def refuse_other_modes(args: argparse.Namespace) -> None:
                 by_modes.setdefault(_modes_of(f), []).append(flag_of(f))
     if by_modes:
         modes, flags = next(iter(by_modes.items()))
+        verb, them = ("applies", "it") if len(flags) == 1 else ("apply", "them")
         raise ValueError(
-            f"{', '.join(flags)} apply to --mode {' | '.join(modes)} only; "
-            f"got them with --mode {args.mode}"
+            f"{', '.join(flags)} {verb} to --mode {' | '.join(modes)} only; "
+            f"got {them} with --mode {args.mode}"
         )
 
 

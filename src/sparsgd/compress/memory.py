@@ -95,11 +95,11 @@ class SharedBuffer:
     def __init__(self) -> None:
         self.tensor: Tensor | None = None
 
-    def like(self, x: Tensor) -> Tensor:
-        """The shared tensor, (re)made to ``x``'s shape, dtype and device when it differs."""
+    def get(self, numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The shared tensor as ``(numel,)`` of ``dtype`` on ``device``, (re)made if it is not."""
         t = self.tensor
-        if t is None or t.shape != x.shape or t.dtype != x.dtype or t.device != x.device:
-            self.tensor = t = torch.empty_like(x)
+        if t is None or t.shape != (numel,) or t.dtype != dtype or t.device != device:
+            self.tensor = t = torch.empty(numel, dtype=dtype, device=device)
         return t
 
 
@@ -120,7 +120,7 @@ class ResidualMemory:
 
     def _buffer(self) -> Tensor:
         if self._shared is not None:
-            return self._shared.like(self.e)
+            return self._shared.get(self.numel, self.e.dtype, self.e.device)
         self._p = self._p.to(self.e.device)
         return self._p
 

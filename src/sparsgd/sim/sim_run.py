@@ -25,6 +25,7 @@ from sparsgd.asynchronous.run_record import AsyncRecorder
 from sparsgd.asynchronous.server_core import ServerCore
 from sparsgd.asynchronous.speed import make_time_distribution
 from sparsgd.compress.memory import ResidualMemory, SharedBuffer
+from sparsgd.compress.spill import ResidualFile, SpilledResidualMemory, check_residual_dir
 from sparsgd.data import DatasetBundle
 from sparsgd.runs import RunDir, RunDirError, RunLock, complete_summary, completed
 from sparsgd.sim.drawn_sim import DrawnStalenessSimulation
@@ -45,6 +46,8 @@ def _parse_specs(cfg: AsyncConfig) -> None:
     make_time_distribution(cfg.worker_time)
     if cfg.staleness is not None:
         make_staleness(cfg.staleness)
+    if cfg.residual_dir is not None:
+        check_residual_dir(cfg.residual_dir)
 
 
 def build_simulation(
@@ -67,13 +70,22 @@ def build_simulation(
         cfg = replace(cfg, workers=1, slowdown=None)
     bundle = problem.load() if bundle is None else bundle
     model = problem.build_model(bundle)
+    shared = SharedBuffer()
+    store = None
+    if cfg.residual_dir is not None:
+        store = ResidualFile(cfg.residual_dir, cfg.workers, model.numel)
     workers = [
         build_gradient_worker(
-            cfg, w, model, *problem.worker_data(bundle, w, cfg.workers), dense_pushes=True
+            cfg,
+            w,
+            model,
+            *problem.worker_data(bundle, w, cfg.workers),
+            dense_pushes=True,
+            memory=None if store is None else SpilledResidualMemory(store, w, shared),
         )
         for w in range(cfg.workers)
     ]
-    _share_work_buffers(workers)
+    _share_work_buffers(workers, shared)
     test_inputs, test_targets = problem.test_data(bundle)
     recorder = AsyncRecorder(  # the simulated server takes no time: no apply / wait split
         run_dir, cfg.workers, model.numel, cfg.log_every, cfg.tensorboard, server_times=False
@@ -96,19 +108,19 @@ def build_simulation(
     return core, sim
 
 
-def _share_work_buffers(workers: list[GradientWorker]) -> None:
+def _share_work_buffers(workers: list[GradientWorker], shared: SharedBuffer) -> None:
     """Simulated workers step one at a time, so they share what lives only within a step.
 
     One compressor serves all when it keeps no state (an empty ``state_dict``: ``topk``,
     ``dense``, ``threshold``; its work buffers are then one set, not W), and the residual
     memories write p into one shared buffer (:class:`~sparsgd.compress.memory.SharedBuffer`):
-    the residuals are the only dense state kept per worker. The numbers do not change.
+    the residuals are the only dense state kept per worker, in memory or, with
+    ``residual_dir``, in a file (:mod:`sparsgd.compress.spill`). The numbers do not change.
     """
     first = workers[0].compressor
     if not first.state_dict():
         for gw in workers[1:]:
             gw.compressor = first
-    shared = SharedBuffer()
     for gw in workers:
         if isinstance(gw.memory, ResidualMemory):
             gw.memory.share_buffer(shared)

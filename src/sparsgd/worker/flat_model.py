@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import vector_to_parameters
 
 from sparsgd.worker.tasks import classification_loss, classification_scores
 
@@ -124,6 +123,7 @@ class FlatModel:
         if not self.params:
             raise ValueError("the model has no trainable parameters")
         self.numel = sum(p.numel() for p in self.params)
+        self._sizes = [p.numel() for p in self.params]
         self.has_buffers = any(True for _ in module.buffers())
 
     def flat(self) -> Tensor:
@@ -131,11 +131,13 @@ class FlatModel:
         return flat_params(self.params)
 
     def load_(self, x: Tensor) -> None:
-        """Copy the flat ``x`` (d,) into the module's parameters."""
+        """Make the module's parameters views of the flat ``x`` (d,), as torch's
+        ``vector_to_parameters`` does: no copy; the caller does not write into x meanwhile."""
         if x.shape != (self.numel,):
             raise ValueError(f"x must have shape ({self.numel},); got {tuple(x.shape)}")
         with torch.no_grad():
-            vector_to_parameters(x, self.params)
+            for p, piece in zip(self.params, x.split(self._sizes), strict=True):
+                p.data = piece.view_as(p)
 
     def gradient(
         self, x: Tensor, inputs: Tensor, targets: Tensor, seed: int
@@ -146,7 +148,8 @@ class FlatModel:
         model with dropout stays deterministic and the global generator is left untouched.
         """
         self.load_(x)  # (1)
-        self.module.train()
+        if not self.module.training:  # train() walks every submodule: only after evaluate()
+            self.module.train()
         for p in self.params:
             p.grad = None
         with torch.random.fork_rng(devices=[]):
