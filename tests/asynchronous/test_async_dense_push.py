@@ -84,6 +84,13 @@ def test_largest_magnitude_is_read_from_either_end():
     assert state.version == 1
 
 
+def test_a_push_whose_norm_exceeds_max_push_but_no_entry_does_is_applied():
+    """The dot-product bound (sqrt(2.5^2 + 2.5^2) > 3) only sends the push to aminmax."""
+    state = _state(max_push=3.0)
+    state.push(_every(torch.full((D,), 2.5)), 0)
+    assert state.version == 1 and state.rejected["too_large"] == 0
+
+
 def test_a_step_whose_sum_overflows_but_whose_entries_are_finite_is_applied():
     """The finite-sum shortcut falls back to the element-wise test: huge finite x is kept."""
     state = ServerState(torch.full((D,), 3e38), make_policy("vanilla", PolicySettings(lr=LR)))

@@ -3,11 +3,13 @@ finite without reading x (asynchronous.server_finite) never calls an overflowing
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from sparsgd.asynchronous.policies import PolicySettings, make_policy
-from sparsgd.asynchronous.server_finite import StepBound
+from sparsgd.asynchronous.server_finite import StepBound, max_abs_bound
 from sparsgd.asynchronous.server_state import RejectedPush, ServerState
 from sparsgd.compress.message import SparseMessage
 
@@ -88,6 +90,46 @@ def test_the_bound_proves_nothing_for_nan_inf_or_an_entry_beyond_the_dtype():
     assert StepBound(torch.zeros(3)).after(1e39, 1.0) is None
 
 
+@pytest.mark.parametrize("flush_denormal", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_dot_product_bound_is_never_below_the_largest_entry(dtype, flush_denormal):
+    """(4) of server_finite over the whole range: subnormal to overflowing squares, one
+    large entry among many small ones, many equal ones; with denormals flushed or not."""
+    if flush_denormal and not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush denormals")
+    gen = torch.Generator().manual_seed(6)
+    info = torch.finfo(dtype)
+    low, high = math.log2(info.smallest_normal) - 20, math.log2(info.max)
+    finite = 0
+    try:
+        for trial in range(600):
+            n = int(torch.randint(1, 2000, (), generator=gen))
+            exponent = low + (high - low) * float(torch.rand((), generator=gen))
+            c = torch.randn(n, generator=gen, dtype=torch.float64) * 2.0**exponent
+            if trial % 3 == 1:
+                c[int(torch.randint(n, (), generator=gen))] = 2.0 ** (exponent + 10)
+            if trial % 3 == 2:
+                c.fill_(2.0**exponent)
+            c = c.to(dtype)
+            largest = float(c.double().abs().max())
+            if not math.isfinite(largest):
+                continue
+            bound = max_abs_bound(c)
+            assert bound >= largest, (trial, n, exponent)
+            finite += math.isfinite(bound)
+    finally:
+        torch.set_flush_denormal(False)
+    assert finite > 300  # most draws gave a finite bound, so the comparison was made
+
+
+def test_the_dot_product_bound_tells_nothing_of_nan_inf_or_narrow_dtypes():
+    assert max_abs_bound(torch.zeros(0)) == 0.0
+    assert math.isnan(max_abs_bound(torch.tensor([1.0, float("nan")])))
+    assert math.isinf(max_abs_bound(torch.tensor([1.0, float("-inf")])))
+    assert math.isinf(max_abs_bound(torch.tensor([3e38, 1.0])))  # the square overflows
+    assert math.isinf(max_abs_bound(torch.ones(4, dtype=torch.float16)))  # aminmax decides
+
+
 def test_overflow_is_refused_exactly_when_an_entry_leaves_float32():
     """lr 1, pushes of 1e38 on entry 0: -1e38, -2e38, -3e38 are finite, -4e38 is not."""
     state = ServerState(torch.zeros(D), make_policy("vanilla", PolicySettings(lr=1.0)))
@@ -118,7 +160,10 @@ def test_a_plain_step_carries_the_bound_without_reading_x():
     expected = 1.0  # B_0 = max |x0|
     for value in (3.0, -5.0, 2.0):
         version, _ = state.pull(0)
-        state.push(torch.full((D,), value), version, worker=0)
-        expected = (expected + LR * abs(value)) * grow  # B_{t+1} = (B_t + eta L)(1 + 4 eps)
+        c = torch.full((D,), value)
+        state.push(c, version, worker=0)
+        largest = max_abs_bound(c)  # L of the push check: at least |value| (server_finite (4))
+        assert abs(value) <= largest <= abs(value) * math.sqrt(D) * 1.001
+        expected = (expected + LR * largest) * grow  # B_{t+1} = (B_t + eta L)(1 + 4 eps)
         assert state.bound.value == expected
         assert float(state.x.abs().max()) <= state.bound.value

@@ -14,10 +14,12 @@ arrival order (docs/algorithms.md, staleness policies; :mod:`sparsgd.asynchronou
 
 A push is a :class:`~sparsgd.compress.message.SparseMessage`, or a (d,) float tensor: a
 dense push, every entry in order (the simulator's dense pushes), taken as c without a
-scatter. Each check reads the values once: one ``aminmax`` gives both "finite" (NaN and Inf
-reach the minimum or maximum) and the largest ``|c_i|``; x after the step is proved finite
-by a bound on max |x_i| carried from step to step, without reading x, or else by a finite
-sum (:mod:`sparsgd.asynchronous.server_finite`).
+scatter. Each check reads the values once: one dot product c . c gives both "finite" (NaN
+and Inf reach it) and an L >= the largest ``|c_i|``; only when it is not finite, or L is
+above ``max_push``, does one ``aminmax`` decide per entry (NaN and Inf reach the minimum or
+maximum). x after the step is proved finite by a bound on max |x_i| carried from step to
+step with that L, without reading x, or else by a finite sum
+(:mod:`sparsgd.asynchronous.server_finite`).
 
 x is never written in place: each step makes a new tensor. A reference to x_t therefore
 stays x_t while it is held: :meth:`ServerState.pull` hands out the server's tensor without a
@@ -49,7 +51,7 @@ import torch
 from torch import Tensor
 
 from sparsgd.asynchronous.policies import Policy
-from sparsgd.asynchronous.server_finite import StepBound, all_finite
+from sparsgd.asynchronous.server_finite import StepBound, all_finite, max_abs_bound
 from sparsgd.asynchronous.spec import check_nonneg
 from sparsgd.compress.message import SparseMessage
 
@@ -254,7 +256,7 @@ class ServerState:
         return worker
 
     def _check(self, msg: Any, version: Any, worker: int | None) -> float:
-        """Step (1); returns the largest ``|c_i|`` (0 for an empty message)."""
+        """Step (1); returns L >= the largest ``|c_i|`` (server_finite (4); 0 for no values)."""
         dense = isinstance(msg, Tensor)
         if dense and (msg.shape != (self.numel,) or not msg.is_floating_point()):
             raise self.reject(
@@ -290,6 +292,9 @@ class ServerState:
         values = msg if dense else msg.values
         if values.numel() == 0:
             return 0.0
+        bound = max_abs_bound(values)  # >= every |c_i|; finite only if they all are
+        if math.isfinite(bound) and (self.max_push is None or bound <= self.max_push):
+            return bound  # the step bound's L (server_finite (4)): no entry is refused
         lo, hi = (float(v) for v in torch.aminmax(values))  # NaN anywhere: both NaN
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise self.reject("non_finite", "values hold NaN or Inf")
