@@ -212,3 +212,20 @@ def test_packed_pass_inside_topk_on_a_large_x(kind: str, simd: str) -> None:
     want = gather_message(x, topk_reference(x, int(0.01 * d)))
     assert torch.equal(msg.indices, want.indices)
     assert torch.equal(msg.values, want.values)
+
+
+@pytest.mark.parametrize("d", [300_000, (1 << 21) + 5])
+def test_values_keep_their_sign_and_negative_zero(d: int, simd: str) -> None:
+    """The candidates keep x's signed values (the message takes them from there, not from
+    x): with more of k than non-zeros the threshold is zero and -0.0 entries are chosen,
+    each with its sign bit, as the gathered message has it."""
+    gen = torch.Generator().manual_seed(10)
+    x = torch.full((d,), -0.0)
+    x[1::2] = 0.0
+    picks = torch.randint(d, (d // 200,), generator=gen)
+    x[picks] = torch.randn(picks.numel(), generator=gen)
+    msg = make_compressor("topk").compress(x, 0.01)
+    want = gather_message(x, topk_reference(x, int(0.01 * d)))
+    assert torch.equal(msg.indices, want.indices)
+    assert torch.equal(msg.values.view(torch.int32), want.values.view(torch.int32))
+    assert bool((msg.values.view(torch.int32) == torch.tensor(-0.0).view(torch.int32)).any())

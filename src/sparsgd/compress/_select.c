@@ -22,7 +22,8 @@
  *   holds NaN or Inf, or -2 if memory ran out
  *       the k largest |x_i|, ties to the lower index, exact whatever the sample says:
  *       (4) S = |x[start::stride]| into work, finite, n_s entries   (stride 0: skip to (7))
- *       (5) for r in r1 <= r2 <= r3: t = r-th largest of S; C = (1) at t;
+ *       (5) for r in r1 <= r2 <= r3: t = r-th largest of S; C = (1) at t, keeping the
+ *                signed x_i (a value for the message then needs no read of x at random)
  *       (6)     if |C| >= k: the answer is (2)-(3) over C (every entry tied with the k-th
  *                largest |x| is in C, since all with |x_i| >= t are)
  *       (7) else: (2)-(3) over all of x, |x| copied into work with a finiteness test
@@ -74,12 +75,12 @@
 /* The candidates of the block at b whose mask bit j says entry b + j is one, in order (count
  * trailing zeros): work per candidate, not per entry. Returns the new count. */
 static inline int64_t keep_block(const float *x, int64_t b, uint32_t mask, int64_t *idx,
-                                 float *mag, int64_t cap, int64_t count)
+                                 float *mag, int64_t cap, int64_t count, int sign)
 {
     while (mask) {
         int j = __builtin_ctz(mask);
         mask &= mask - 1;
-        KEEP_CANDIDATE(b + j, fabsf(x[b + j]));
+        KEEP_CANDIDATE(b + j, sign ? x[b + j] : fabsf(x[b + j]));
     }
     return count;
 }
@@ -127,16 +128,20 @@ static void fill_pack_lanes(void)
 __attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *x, int64_t n,
                                                                     int32_t tb, int64_t *idx,
                                                                     float *mag, int64_t cap,
-                                                                    int pack, int64_t *next)
+                                                                    int pack, int sign,
+                                                                    int64_t *next)
 {
     const int32_t *u = (const int32_t *)x;
     const __m256i low31 = _mm256_set1_epi32(0x7fffffff), below = _mm256_set1_epi32(tb - 1);
+    const __m256i kept = sign ? _mm256_set1_epi32(-1) : low31; /* the bits stored in mag */
     int64_t count = 0, b = 0;
     for (; pack && b + 8 <= n && count + 8 <= cap; b += 8) { /* pack */
-        __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(u + b)), low31);
+        __m256i raw = _mm256_loadu_si256((const __m256i *)(u + b));
+        __m256i a = _mm256_and_si256(raw, low31);
         uint32_t m = LANE_MASK(_mm256_cmpgt_epi32(a, below));
         __m256i lanes = _mm256_loadu_si256((const __m256i *)pack_lanes[m]);
-        _mm256_storeu_si256((__m256i *)(mag + count), _mm256_permutevar8x32_epi32(a, lanes));
+        __m256i v = _mm256_and_si256(raw, kept);
+        _mm256_storeu_si256((__m256i *)(mag + count), _mm256_permutevar8x32_epi32(v, lanes));
         __m256i base = _mm256_set1_epi64x(b);
         __m128i low = _mm256_castsi256_si128(lanes), high = _mm256_extracti128_si256(lanes, 1);
         __m256i first = _mm256_add_epi64(_mm256_cvtepi32_epi64(low), base);
@@ -155,7 +160,8 @@ __attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *
             continue;
         uint32_t mask = LANE_MASK(c[0]) | LANE_MASK(c[1]) << 8;
         mask |= LANE_MASK(c[2]) << 16 | LANE_MASK(c[3]) << 24;
-        count = keep_block(x, b, mask, idx, mag, cap, count);
+        count = sign ? keep_block(x, b, mask, idx, mag, cap, count, 1) /* constant: inlined apart */
+                     : keep_block(x, b, mask, idx, mag, cap, count, 0);
     }
     *next = b;
     return count;
@@ -163,7 +169,7 @@ __attribute__((target("avx2"))) static int64_t candidates_f32_avx2(const float *
 #endif
 
 CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t *idx,
-                                     float *mag, int64_t cap, int pack)
+                                     float *mag, int64_t cap, int pack, int sign)
 {
     const int32_t *u = (const int32_t *)x;
     int32_t tb;
@@ -173,7 +179,7 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
     int64_t count = 0, b = 0;
 #ifdef HAVE_AVX2_PATH
     if (use_avx2 && tb > 0)
-        count = candidates_f32_avx2(x, n, tb, idx, mag, cap, pack, &b);
+        count = candidates_f32_avx2(x, n, tb, idx, mag, cap, pack, sign, &b);
 #else
     (void)pack;
 #endif
@@ -186,17 +192,18 @@ CLONES static int64_t candidates_f32(const float *x, int64_t n, float t, int64_t
         uint32_t mask = 0; /* bit j: entry b + j is a candidate (BLOCK is 32) */
         for (int j = 0; j < BLOCK; j++)
             mask |= (uint32_t)((u[b + j] & 0x7fffffff) >= tb) << j;
-        count = keep_block(x, b, mask, idx, mag, cap, count);
+        count = sign ? keep_block(x, b, mask, idx, mag, cap, count, 1) /* constant: inlined apart */
+                     : keep_block(x, b, mask, idx, mag, cap, count, 0);
     }
     for (; b < n; b++)
         if ((u[b] & 0x7fffffff) >= tb)
-            KEEP_CANDIDATE(b, fabsf(x[b]));
+            KEEP_CANDIDATE(b, sign ? x[b] : fabsf(x[b]));
     return count;
 }
 
 /* (1) for float64: the float test, blocks of BLOCK tested at once. */
 static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx, double *mag,
-                              int64_t cap, int pack)
+                              int64_t cap, int pack, int sign)
 {
     (void)pack; /* no packed version for float64 */
     int64_t count = 0, b = 0;
@@ -208,11 +215,11 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             continue;
         for (int j = 0; j < BLOCK; j++)
             if (!(fabs(x[b + j]) < t))
-                KEEP_CANDIDATE(b + j, fabs(x[b + j]));
+                KEEP_CANDIDATE(b + j, sign ? x[b + j] : fabs(x[b + j]));
     }
     for (; b < n; b++)
         if (!(fabs(x[b]) < t))
-            KEEP_CANDIDATE(b, fabs(x[b]));
+            KEEP_CANDIDATE(b, sign ? x[b] : fabs(x[b]));
     return count;
 }
 
@@ -284,7 +291,8 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
     }                                                                                      \
                                                                                            \
     /* (3) given v: every entry above it, then ties at v up to k, in the order given; the   \
-     * position goes to out (int64) or out32 (int32), and with vals the value x[at] too. */  \
+     * position goes to out (int64) or out32 (int32), and with vals the value too: mag[i]  \
+     * itself when absolute (mag holds signed values: x, or C's), else x[at]. */           \
     static void emit_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T v,    \
                            int absolute, const T *x, int64_t *out, int32_t *out32, T *vals) \
     {                                                                                      \
@@ -296,18 +304,19 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             for (int64_t i = 0; i < m; i++)                                                \
                 above += mag[i] > v;                                                       \
         int64_t ties = k - above;                                                          \
-        for (int64_t i = 0; i < m && o < k; i++) {                                         \
-            T a = absolute ? FABS(mag[i]) : mag[i];                                        \
-            if (a > v || (a == v && ties-- > 0)) {                                         \
-                int64_t at = idx ? idx[i] : i;                                             \
-                if (out32)                                                                 \
-                    out32[o] = (int32_t)at;                                                \
-                else                                                                       \
-                    out[o] = at;                                                           \
-                if (vals)                                                                  \
-                    vals[o] = x[at];                                                       \
-                o++;                                                                       \
-            }                                                                              \
+        for (int64_t i = 0; i < m && o < k; i++) { /* no branch on the data */          \
+            T a = absolute ? FABS(mag[i]) : mag[i]; /* written at o < k, kept if take */ \
+            int64_t at = idx ? idx[i] : i;                                                 \
+            int tie = (a == v) & (ties > 0);                                               \
+            int take = (a > v) | tie;                                                      \
+            ties -= tie;                                                                   \
+            if (out32)                                                                     \
+                out32[o] = (int32_t)at;                                                    \
+            else                                                                           \
+                out[o] = at;                                                               \
+            if (vals) /* absolute: mag holds the values themselves; else only taken */     \
+                vals[o] = absolute ? mag[i] : take ? x[at] : 0;                            \
+            o += take;                                                                     \
         }                                                                                  \
     }                                                                                      \
                                                                                            \
@@ -365,7 +374,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             rank = ranks[r] < n_s ? ranks[r] : n_s;                                        \
             T t = nth_smallest_##SUF(work, n_s, n_s - rank); /* (5) */                     \
             int pack = n >= PACK_MIN_NUMEL && rank * PACK_FRACTION >= n_s;                 \
-            count = candidates_##SUF(x, n, t, idx, mag, cap, pack);                        \
+            count = candidates_##SUF(x, n, t, idx, mag, cap, pack, 1);                     \
             if (count > cap) { /* short of room: grow once, pass again */                  \
                 if (!inside) {                                                             \
                     free(idx);                                                             \
@@ -378,20 +387,23 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
                 mag = malloc((size_t)cap * sizeof(T));                                     \
                 if (!idx || !mag)                                                          \
                     break;                                                                 \
-                count = candidates_##SUF(x, n, t, idx, mag, cap, pack);                    \
+                count = candidates_##SUF(x, n, t, idx, mag, cap, pack, 1);                 \
             }                                                                              \
             if (count < k)                                                                 \
                 continue;                                                                  \
-            for (int64_t j = 0; j < count; j++) /* NaN and Inf are always candidates */    \
-                bad |= !(mag[j] <= TMAX);                                                  \
-            T *copy = bad ? NULL : spare ? spare : malloc((size_t)count * sizeof(T));      \
-            if (copy) { /* (6) */                                                          \
-                memcpy(copy, mag, (size_t)count * sizeof(T));                              \
-                T v = nth_smallest_##SUF(copy, count, count - k);                          \
-                emit_##SUF(mag, idx, count, k, v, 0, x, out, out32, vals);                 \
-                if (copy != spare)                                                         \
-                    free(copy);                                                            \
+            T *copy = spare ? spare : malloc((size_t)count * sizeof(T));                   \
+            int64_t m = copy ? count : 0; /* C's values are signed: copy their |.| */      \
+            for (int64_t j = 0; j < m; j++) {                                              \
+                T a = FABS(mag[j]);                                                        \
+                copy[j] = a;                                                               \
+                bad |= !(a <= TMAX); /* NaN and Inf are always candidates */               \
             }                                                                              \
+            if (copy && !bad) { /* (6) */                                                  \
+                T v = nth_smallest_##SUF(copy, count, count - k);                          \
+                emit_##SUF(mag, idx, count, k, v, 1, x, out, out32, vals);                 \
+            }                                                                              \
+            if (copy != spare)                                                             \
+                free(copy);                                                                \
             if (!inside) {                                                                 \
                 free(idx);                                                                 \
                 free(mag);                                                                 \
@@ -449,10 +461,10 @@ static PyObject *py_candidates(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     if (code == 0)
         count = candidates_f32((const float *)(uintptr_t)x, n, (float)t, (int64_t *)(uintptr_t)idx,
-                               (float *)(uintptr_t)mag, cap, pack);
+                               (float *)(uintptr_t)mag, cap, pack, 0);
     else
         count = candidates_f64((const double *)(uintptr_t)x, n, t, (int64_t *)(uintptr_t)idx,
-                               (double *)(uintptr_t)mag, cap, pack);
+                               (double *)(uintptr_t)mag, cap, pack, 0);
     Py_END_ALLOW_THREADS
     return PyLong_FromLongLong(count);
 }
