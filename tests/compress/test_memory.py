@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import torch
 
@@ -125,3 +127,24 @@ def test_non_finite_saved_state_refused(name: str, key: str) -> None:
         memory.load_state_dict(damaged)
     after = _state(memory)
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_an_all_zero_residual_is_saved_as_one_zero() -> None:
+    """A fresh (or flushed) residual: the state holds one zero expanded to d, a checkpoint a
+    few hundred bytes, and loading gives d zeros back; one -0.0 keeps the whole vector."""
+    d = 100_000
+    memory = make_memory("residual", d)
+    e = memory.state_dict()["e"]
+    assert e.shape == (d,) and e.stride() == (0,) and e.untyped_storage().nbytes() == 4
+    saved = io.BytesIO()
+    torch.save(memory.state_dict(), saved)
+    assert len(saved.getvalue()) < 4096  # d float32 would be 400 KB
+    saved.seek(0)
+    again = make_memory("residual", d)
+    again.load_state_dict(torch.load(saved, weights_only=True))
+    assert again.e.is_contiguous() and torch.equal(again.e, torch.zeros(d))
+    again.e[7] = -0.0  # all compare equal to 0, but the bits differ: kept whole
+    kept = again.state_dict()["e"]
+    assert kept.stride() == (1,) and kept.view(torch.int32)[7] == torch.tensor(-0.0).view(
+        torch.int32
+    )

@@ -111,3 +111,18 @@ def test_a_bad_residual_dir_is_refused_before_the_run_folder(tmp_path):
         replace(CFG, mode="async", residual_dir=str(tmp_path))
     with pytest.raises(ValueError, match="must be a directory path; got ''"):
         replace(CFG, residual_dir="")
+
+
+@pytest.mark.parametrize("in_file", [False, True], ids=["memory", "file"])
+def test_the_final_checkpoint_keeps_flushed_residuals_as_one_zero_each(tmp_path, in_file):
+    """Every worker has flushed when the run ends: its e is zero, and the last checkpoint
+    holds one zero for it, not d (W x d floats would otherwise be gathered and written)."""
+    cfg = replace(CFG, workers=16, residual_dir=str(tmp_path) if in_file else None)
+    run_simulation(cfg, PROBLEM, tmp_path / "run")
+    last = RunDir(tmp_path / "run", resume=True).latest_checkpoint()
+    state = load_checkpoint(last)
+    d = state["server"]["x"].numel()
+    saved = [w["memory"]["e"] for w in state["sim"]["workers"]]
+    assert len(saved) == 16
+    assert all(e.shape == (d,) and e.stride() == (0,) and not e.any() for e in saved)
+    assert sum(e.untyped_storage().nbytes() for e in saved) == 16 * 4  # one float each

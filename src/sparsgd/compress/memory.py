@@ -44,7 +44,15 @@ from sparsgd.compress.checks import (
 )
 from sparsgd.compress.momentum import DGCMemory
 
-__all__ = ["MEMORIES", "Memory", "NoMemory", "ResidualMemory", "SharedBuffer", "make_memory"]
+__all__ = [
+    "MEMORIES",
+    "Memory",
+    "NoMemory",
+    "ResidualMemory",
+    "SharedBuffer",
+    "make_memory",
+    "saved_residual",
+]
 
 
 @runtime_checkable
@@ -147,7 +155,7 @@ class ResidualMemory:
             self.e, self._p = buf, self.e  # (2) the caller edited p in place: no copy
 
     def state_dict(self) -> dict[str, Any]:
-        return {"e": self.e.detach().cpu().clone()}
+        return {"e": saved_residual(self.e.detach().cpu().clone())}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_keys(state, {"e"}, "memory 'residual'")
@@ -155,6 +163,16 @@ class ResidualMemory:
         check_finite(state["e"], "state['e']")  # a damaged checkpoint must not seed e
         self.e = state["e"].to(self.e.dtype).clone()
         self._p = None if self._shared is not None else torch.empty_like(self.e)
+
+
+def saved_residual(e: Tensor) -> Tensor:
+    """``e`` (a fresh copy) as a state dict holds it; every entry +0.0 (a fresh memory, or a
+    simulated worker's after its flush) gives one zero expanded to e's size instead, which a
+    checkpoint stores in one entry and a load gives back as the same zeros (-0.0 is kept: the
+    test is on the bytes)."""
+    if e.view(torch.uint8).any():
+        return e
+    return e.new_zeros(1).expand(e.numel())
 
 
 def _same_buffer(a: Tensor, b: Tensor) -> bool:

@@ -37,7 +37,7 @@ from sparsgd.compress.checks import (
     check_positive_int,
     check_state_keys,
 )
-from sparsgd.compress.memory import SharedBuffer
+from sparsgd.compress.memory import SharedBuffer, saved_residual
 
 __all__ = ["ResidualFile", "SpilledResidualMemory", "check_residual_dir"]
 
@@ -140,7 +140,7 @@ class SpilledResidualMemory:
         self.store.write(self.slot, e)  # (2)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"e": self.e}
+        return {"e": saved_residual(self.e)}  # a flushed worker's: one zero, not d
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         check_state_keys(state, {"e"}, "memory 'residual'")
