@@ -41,3 +41,24 @@ def assert_conserved(lhs: list[torch.Tensor], rhs: list[torch.Tensor]) -> None:
     assert bool((gap <= CONSERVATION_RTOL * magnitude).all()), (
         f"not conserved at {worst}: {float(left[worst])} vs {float(right[worst])}"
     )
+
+
+def assert_memories_agree_in_turn(groups: list[list[Any]], d: int, in_place: bool) -> None:
+    """Step every list of memories in ``groups`` alike, one memory at a time (as the
+    simulator's workers step): memory ``step % n`` of each list compensates the same
+    gradient, sends its top-k at density 0.1 and keeps the rest (p edited in place, or a
+    fresh residual); after each step every list holds the same residuals, bit for bit."""
+    gen = torch.Generator().manual_seed(1)
+    compressor = make_compressor("topk")
+    n = len(groups[0])
+    for step in range(5 * n):
+        g = torch.randn(d, generator=gen)
+        for memories in groups:
+            p = memories[step % n].compensate(g)
+            msg = compressor.compress(p, 0.1)
+            residual = msg.subtract_from_(p) if in_place else p - msg.to_dense()
+            memories[step % n].update_(residual, msg.indices.long())
+        for kept in zip(*groups, strict=True):
+            bits = [m.e.view(torch.int32) for m in kept]
+            assert all(torch.equal(bits[0], b) for b in bits[1:]), f"step {step}"
+    assert any(bool(m.e.abs().sum() > 0) for m in groups[0])  # the comparison saw residuals

@@ -7,30 +7,20 @@ import pytest
 import torch
 
 from sparsgd.compress.memory import ResidualMemory, SharedBuffer
-from sparsgd.compress.registry import make_compressor
+
+from .cases import assert_memories_agree_in_turn
 
 D = 64
 
 
 @pytest.mark.parametrize("in_place", [True, False])
 def test_shared_buffer_memories_keep_the_residuals_of_own_buffer_memories(in_place):
-    gen = torch.Generator().manual_seed(1)
-    compressor = make_compressor("topk")
     shared = SharedBuffer()
     own = [ResidualMemory(D) for _ in range(3)]
     lent = [ResidualMemory(D) for _ in range(3)]
     for memory in lent:
         memory.share_buffer(shared)
-    for step in range(12):  # the memories step in turn, never two at once
-        w = step % 3
-        g = torch.randn(D, generator=gen)
-        for memories in (own, lent):
-            p = memories[w].compensate(g)
-            msg = compressor.compress(p, 0.1)
-            residual = msg.subtract_from_(p) if in_place else p - msg.to_dense()
-            memories[w].update_(residual, msg.indices.long())
-        for a, b in zip(own, lent, strict=True):
-            assert torch.equal(a.e.view(torch.int32), b.e.view(torch.int32))
+    assert_memories_agree_in_turn([own, lent], D, in_place)
     # the lent memories hold one vector each, the pool one more, told apart by storage
     held = {m.e.untyped_storage().data_ptr() for m in lent}
     held.add(shared.tensor.untyped_storage().data_ptr())

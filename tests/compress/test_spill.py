@@ -9,8 +9,9 @@ import torch
 
 from sparsgd.compress.checks import NonFiniteError
 from sparsgd.compress.memory import ResidualMemory, SharedBuffer
-from sparsgd.compress.registry import make_compressor
 from sparsgd.compress.spill import ResidualFile, SpilledResidualMemory, check_residual_dir
+
+from .cases import assert_memories_agree_in_turn
 
 D = 257  # not a multiple of a page or a vector: partial tails are read and written too
 
@@ -21,22 +22,10 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("in_place", [True, False])
 def test_spilled_memories_keep_the_residuals_of_memories_in_memory(tmp_path, in_place):
-    gen = torch.Generator().manual_seed(1)
-    compressor = make_compressor("topk")
     store, shared = ResidualFile(tmp_path, 3, D), SharedBuffer()
     kept = [ResidualMemory(D) for _ in range(3)]
     spilled = [SpilledResidualMemory(store, w, shared) for w in range(3)]
-    for step in range(15):  # the memories step in turn, never two at once
-        w = step % 3
-        g = torch.randn(D, generator=gen)
-        for memories in (kept, spilled):
-            p = memories[w].compensate(g)
-            msg = compressor.compress(p, 0.1)
-            residual = msg.subtract_from_(p) if in_place else p - msg.to_dense()
-            memories[w].update_(residual, msg.indices.long())
-        for a, b in zip(kept, spilled, strict=True):
-            assert torch.equal(_bits(a.e), _bits(b.e))
-    assert any(bool(m.e.abs().sum() > 0) for m in spilled)  # the comparison saw residuals
+    assert_memories_agree_in_turn([kept, spilled], D, in_place)
     # nothing of D entries is held per spilled memory: one shared p for all of them
     assert all(not isinstance(v, torch.Tensor) for m in spilled for v in vars(m).values())
 
