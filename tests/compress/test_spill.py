@@ -4,6 +4,9 @@ own; bad input raises before anything is written."""
 
 from __future__ import annotations
 
+import errno
+from unittest import mock
+
 import pytest
 import torch
 
@@ -98,3 +101,16 @@ def test_bad_directories_are_named_with_the_reason(tmp_path):
         ResidualFile(tmp_path / "file", 1, D)
     with pytest.raises(ValueError, match="slots must be"):
         ResidualFile(tmp_path, 0, D)
+
+
+def test_a_failed_write_names_the_folder_and_the_reason(tmp_path):
+    """A full disk (ENOSPC from pwritev) or a file that stops taking bytes: an OSError that
+    names the residual folder, never a silent short write."""
+    store = ResidualFile(tmp_path, 1, D)
+    full = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch("os.pwritev", side_effect=full), pytest.raises(OSError) as err:
+        store.write(0, torch.ones(D))
+    assert err.value.errno == errno.ENOSPC
+    assert str(tmp_path) in str(err.value) and "No space left" in str(err.value)
+    with mock.patch("os.preadv", return_value=0), pytest.raises(OSError, match="stopped at 0"):
+        store.read_into(0, torch.empty(D))

@@ -64,8 +64,8 @@ class ResidualFile:
         self.slots = check_positive_int(slots, "slots")
         self.numel = check_positive_int(numel, "numel")
         self.nbytes = self.numel * self.dtype.itemsize  # one slot
-        where = check_residual_dir(directory)
-        self._file = tempfile.TemporaryFile(dir=where, prefix="sparsgd-e-")  # noqa: SIM115
+        self.directory = check_residual_dir(directory)
+        self._file = tempfile.TemporaryFile(dir=self.directory, prefix="sparsgd-e-")  # noqa: SIM115
         self._file.truncate(self.slots * self.nbytes)  # a hole: reads as zeros, takes no disk
 
     def _slot(self, slot: int, t: Tensor) -> tuple[memoryview, int]:
@@ -94,11 +94,21 @@ class ResidualFile:
         for _ in range(MAX_IO_CALLS):
             if done == len(view):
                 return
-            n = call(self._file.fileno(), [view[done:]], offset + done)
+            try:
+                n = call(self._file.fileno(), [view[done:]], offset + done)
+            except OSError as err:  # a full disk, most likely: say which folder
+                raise OSError(
+                    err.errno,
+                    f"the residual file in {self.directory}: {what} failed "
+                    f"({err.strerror}); free space there or choose another --residual-dir",
+                ) from err
             if n <= 0:
                 break
             done += n
-        raise OSError(f"residual file: {what} of {len(view)} bytes at {offset} stopped at {done}")
+        raise OSError(
+            f"the residual file in {self.directory}: {what} of {len(view)} bytes at {offset} "
+            f"stopped at {done}"
+        )
 
     def close(self) -> None:
         self._file.close()
