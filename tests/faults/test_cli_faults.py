@@ -40,6 +40,20 @@ def test_an_option_of_another_mode_is_refused_before_anything_starts(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--residual-dir", "/nonexistent-sparsgd"], "residual_dir must be an existing directory"),
+        (["--residual-dir", ".", "--memory", "dgc"], "keeps memory 'residual' in a file"),
+    ],
+)
+def test_a_bad_residual_dir_is_refused_before_anything_starts(tmp_path, capsys, option, named):
+    out = tmp_path / "run"
+    assert main(["train", "--mode", "sim", *option, "--out", str(out)]) == 2
+    assert named in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_two_options_of_another_mode_are_named_together(tmp_path, capsys):
     out = tmp_path / "run"
     options = ["--staleness", "constant:1", "--network", "10gbe"]
