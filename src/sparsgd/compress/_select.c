@@ -291,10 +291,10 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
     }                                                                                      \
                                                                                            \
     /* (3) given v: every entry above it, then ties at v up to k, in the order given; the   \
-     * position goes to out (int64) or out32 (int32), and with vals the value too: mag[i]  \
-     * itself when absolute (mag holds signed values: x, or C's), else x[at]. */           \
+     * position goes to out (int64) or out32 (int32). absolute: mag holds signed values (x, \
+     * or C's) compared by |.|, and with vals each one chosen is copied there too. */      \
     static void emit_##SUF(const T *mag, const int64_t *idx, int64_t m, int64_t k, T v,    \
-                           int absolute, const T *x, int64_t *out, int32_t *out32, T *vals) \
+                           int absolute, int64_t *out, int32_t *out32, T *vals)           \
     {                                                                                      \
         int64_t above = 0, o = 0;                                                          \
         if (absolute)                                                                      \
@@ -314,8 +314,8 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
                 out32[o] = (int32_t)at;                                                    \
             else                                                                           \
                 out[o] = at;                                                               \
-            if (vals) /* absolute: mag holds the values themselves; else only taken */     \
-                vals[o] = absolute ? mag[i] : take ? x[at] : 0;                            \
+            if (vals) /* given with absolute only */                                       \
+                vals[o] = mag[i];                                                          \
             o += take;                                                                     \
         }                                                                                  \
     }                                                                                      \
@@ -325,7 +325,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
     {                                                                                      \
         memcpy(work, mag, (size_t)m * sizeof(T));                                          \
         T v = nth_smallest_##SUF(work, m, m - k); /* (2) */                                \
-        emit_##SUF(mag, idx, m, k, v, 0, NULL, out, NULL, NULL); /* (3) */                 \
+        emit_##SUF(mag, idx, m, k, v, 0, out, NULL, NULL); /* (3) */                       \
     }                                                                                      \
                                                                                            \
     /* (7) over all of x. */                                                               \
@@ -341,7 +341,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
         if (bad)                                                                           \
             return -1;                                                                     \
         T v = nth_smallest_##SUF(work, n, n - k);                                          \
-        emit_##SUF(x, NULL, n, k, v, 1, x, out, out32, vals);                              \
+        emit_##SUF(x, NULL, n, k, v, 1, out, out32, vals);                                 \
         return 0;                                                                          \
     }                                                                                      \
                                                                                            \
@@ -400,7 +400,7 @@ static int64_t candidates_f64(const double *x, int64_t n, double t, int64_t *idx
             }                                                                              \
             if (copy && !bad) { /* (6) */                                                  \
                 T v = nth_smallest_##SUF(copy, count, count - k);                          \
-                emit_##SUF(mag, idx, count, k, v, 1, x, out, out32, vals);                 \
+                emit_##SUF(mag, idx, count, k, v, 1, out, out32, vals);                    \
             }                                                                              \
             if (copy != spare)                                                             \
                 free(copy);                                                                \

@@ -41,6 +41,7 @@ from sparsgd.compress.memory import SharedBuffer, saved_residual
 
 __all__ = ["ResidualFile", "SpilledResidualMemory", "check_residual_dir"]
 
+CPU = torch.device("cpu")
 MAX_IO_CALLS = 1 << 16  # partial reads/writes of one slot before giving up (a regular file
 # returns whole slots; this bounds the loop should a file system not)
 
@@ -136,7 +137,7 @@ class SpilledResidualMemory:
         """``p = e + g`` in the shared buffer: valid until the next compensate."""
         check_numel(g, self.numel, "g")
         check_finite(g, "gradient")  # before any state is read or written
-        buf = self.shared.get(self.numel, self.store.dtype, torch.device("cpu"))
+        buf = self.shared.get(self.numel, self.store.dtype, CPU)
         self.store.read_into(self.slot, buf)  # (1) e
         if torch.result_type(buf, g) != buf.dtype:
             return buf + g.detach()  # (1) a wider g (e.g. float64): a fresh p of its dtype
@@ -146,8 +147,7 @@ class SpilledResidualMemory:
         check_numel(residual, self.numel, "residual")
         check_indices(sent, self.numel, "sent")
         check_finite(residual, "residual")
-        e = residual.detach().cpu().to(self.store.dtype).contiguous()
-        self.store.write(self.slot, e)  # (2)
+        self.store.write(self.slot, self._slot_form(residual))  # (2)
 
     def state_dict(self) -> dict[str, Any]:
         return {"e": saved_residual(self.e)}  # a flushed worker's: one zero, not d
@@ -156,4 +156,8 @@ class SpilledResidualMemory:
         check_state_keys(state, {"e"}, "memory 'residual'")
         check_numel(state["e"], self.numel, "state['e']")
         check_finite(state["e"], "state['e']")  # a damaged checkpoint must not seed e
-        self.store.write(self.slot, state["e"].detach().cpu().to(self.store.dtype).contiguous())
+        self.store.write(self.slot, self._slot_form(state["e"]))
+
+    def _slot_form(self, e: Tensor) -> Tensor:
+        """``e`` as the file stores it: float32, contiguous, CPU (itself when it already is)."""
+        return e.detach().cpu().to(self.store.dtype).contiguous()
